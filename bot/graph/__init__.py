@@ -1,0 +1,74 @@
+"""Clients of Microsoft's incident APIs and of Entra, and how they are built from Settings."""
+
+from __future__ import annotations
+
+import httpx
+
+from bot import __version__
+from bot.config import Settings
+from bot.graph.api import (
+    DEFENDER_PERMISSIONS,
+    GRAPH_PERMISSIONS,
+    DefenderIncidentApi,
+    GraphIncidentApi,
+    IncidentApi,
+)
+from bot.graph.auth import BearerAuth, ClientCredentials, TokenProvider
+from bot.graph.transport import ApiTransport, RetryPolicy
+
+__all__ = [
+    "ApiTransport",
+    "ClientCredentials",
+    "DefenderIncidentApi",
+    "GraphIncidentApi",
+    "IncidentApi",
+    "TokenProvider",
+    "build_http_client",
+    "build_incident_api",
+    "build_token_provider",
+]
+
+
+def build_token_provider(settings: Settings) -> TokenProvider:
+    """The process's one MSAL-backed token provider."""
+    assert settings.azure_tenant_id and settings.azure_client_id  # checked by Settings
+    credentials = ClientCredentials(
+        authority=f"{settings.authority_host}/{settings.azure_tenant_id}",
+        client_id=settings.azure_client_id,
+        scope=settings.api_scope,
+        client_secret=(
+            settings.azure_client_secret.get_secret_value() if settings.azure_client_secret else None
+        ),
+        certificate_path=settings.azure_client_certificate_path,
+        certificate_password=(
+            settings.azure_client_certificate_password.get_secret_value()
+            if settings.azure_client_certificate_password
+            else None
+        ),
+    )
+    return TokenProvider(credentials)
+
+
+def build_http_client(settings: Settings, tokens: TokenProvider) -> httpx.AsyncClient:
+    """The process's one long-lived HTTP client for the incident API (honours SSL_CERT_FILE)."""
+    return httpx.AsyncClient(
+        auth=BearerAuth(tokens),
+        timeout=httpx.Timeout(settings.incident_api_timeout, connect=5.0),
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        headers={
+            "User-Agent": f"incident-bot/{__version__}",
+            "Accept": "application/json",
+            # Without it Graph hides newer enum members such as awaitingAction.
+            "Prefer": "include-unknown-enum-members",
+        },
+    )
+
+
+def build_incident_api(settings: Settings, http: httpx.AsyncClient) -> IncidentApi:
+    """The configured backend over the shared HTTP client."""
+    policy = RetryPolicy(retries=settings.incident_api_retries, deadline=settings.incident_api_deadline)
+    if settings.incident_api == "defender":
+        transport = ApiTransport(http, permissions=DEFENDER_PERMISSIONS, policy=policy)
+        return DefenderIncidentApi(transport, settings.defender_url)
+    transport = ApiTransport(http, permissions=GRAPH_PERMISSIONS, policy=policy)
+    return GraphIncidentApi(transport, settings.graph_url)

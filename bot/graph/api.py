@@ -1,0 +1,142 @@
+"""The two incident APIs behind one interface: Microsoft Graph security and legacy Defender."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from bot.graph.transport import ApiTransport, Permissions
+from bot.models import Incident, validate_incident_id
+from bot.models.enums import camel_value
+
+GRAPH_PERMISSIONS = Permissions(read="SecurityIncident.Read.All", write="SecurityIncident.ReadWrite.All")
+DEFENDER_PERMISSIONS = Permissions(read="Incident.Read.All", write="Incident.ReadWrite.All")
+
+# Fields an update may change, by their Graph v1.0 names.
+UPDATABLE_FIELDS = frozenset(
+    {"assignedTo", "classification", "determination", "status", "customTags", "resolvingComment"}
+)
+
+
+class IncidentApi(Protocol):
+    """Read and change incidents; both backends and the demo source implement it."""
+
+    async def get_incident(self, incident_id: str, *, expand_alerts: bool = True) -> Incident: ...
+
+    def list_incidents(self, *, filter: str | None = None, top: int = 50) -> AsyncIterator[Incident]: ...
+
+    async def update_incident(self, incident_id: str, changes: dict[str, Any]) -> Incident | None: ...
+
+    async def add_comment(self, incident_id: str, text: str) -> Incident | None: ...
+
+
+def _checked_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(changes) - UPDATABLE_FIELDS
+    if unknown:
+        raise ValueError(f"cannot update {sorted(unknown)}")
+    return {key: str(value) if hasattr(value, "value") else value for key, value in changes.items()}
+
+
+async def _pages(transport: ApiTransport, url: str, filter: str | None, top: int) -> AsyncIterator[Incident]:
+    """Every incident of a listing, following `@odata.nextLink` (both APIs page the same way)."""
+    params = {"$top": str(top)}
+    if filter:
+        params["$filter"] = filter
+    next_url: str | None = url
+    while next_url:
+        body = await transport.call("GET", next_url, params=params)
+        for item in body.get("value") or []:
+            yield Incident.model_validate(item)
+        next_url = body.get("@odata.nextLink")
+        params = {}  # the next link carries its own query
+
+
+class GraphIncidentApi:
+    """`/security/incidents` on Microsoft Graph (v1.0 or beta: the base URL says which)."""
+
+    def __init__(self, transport: ApiTransport, base_url: str) -> None:
+        self._transport = transport
+        self._base = base_url.rstrip("/")
+
+    def _url(self, incident_id: str, suffix: str = "") -> str:
+        return f"{self._base}/security/incidents/{validate_incident_id(incident_id)}{suffix}"
+
+    async def get_incident(self, incident_id: str, *, expand_alerts: bool = True) -> Incident:
+        params = {"$expand": "alerts"} if expand_alerts else None
+        body = await self._transport.call("GET", self._url(incident_id), params=params)
+        return Incident.model_validate(body)
+
+    def list_incidents(self, *, filter: str | None = None, top: int = 50) -> AsyncIterator[Incident]:
+        return _pages(self._transport, f"{self._base}/security/incidents", filter, top)
+
+    async def update_incident(self, incident_id: str, changes: dict[str, Any]) -> Incident | None:
+        url = self._url(incident_id)
+        body = await self._transport.call("PATCH", url, json=_checked_changes(changes), write=True)
+        return Incident.model_validate(body) if body.get("id") else None
+
+    async def add_comment(self, incident_id: str, text: str) -> Incident | None:
+        payload = {"@odata.type": "microsoft.graph.security.alertComment", "comment": text}
+        url = self._url(incident_id, "/comments")
+        await self._transport.call("POST", url, json=payload, write=True, idempotent=False)
+        return None  # Graph answers with the comment list only, not the incident
+
+
+def _pascal(value: Any) -> Any:
+    return value[:1].upper() + value[1:] if isinstance(value, str) else value
+
+
+# The legacy API knows some determinations by their older names.
+_LEGACY_DETERMINATIONS = {
+    "compromisedAccount": "CompromisedUser",
+    "notMalicious": "Clean",
+    "notEnoughDataToValidate": "InsufficientData",
+    "confirmedActivity": "ConfirmedUserActivity",
+}
+
+
+def to_legacy_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """Graph-named changes → the legacy API's PATCH body (PascalCase values, `tags`)."""
+    body: dict[str, Any] = {}
+    for key, value in _checked_changes(changes).items():
+        if key == "customTags":
+            body["tags"] = value
+        elif key == "resolvingComment":
+            body["comment"] = value
+        elif key == "determination":
+            name = camel_value(str(value))
+            body[key] = _LEGACY_DETERMINATIONS.get(name, _pascal(name))
+        elif key in ("status", "classification"):
+            body[key] = _pascal(value)
+        else:
+            body[key] = value
+    return body
+
+
+class DefenderIncidentApi:
+    """The legacy Microsoft 365 Defender API, `api.security.microsoft.com/api/incidents`."""
+
+    def __init__(self, transport: ApiTransport, base_url: str) -> None:
+        self._transport = transport
+        self._base = base_url.rstrip("/")
+
+    def _url(self, incident_id: str) -> str:
+        return f"{self._base}/api/incidents/{validate_incident_id(incident_id)}"
+
+    async def get_incident(self, incident_id: str, *, expand_alerts: bool = True) -> Incident:
+        body = await self._transport.call("GET", self._url(incident_id))
+        return Incident.model_validate(body)
+
+    def list_incidents(self, *, filter: str | None = None, top: int = 50) -> AsyncIterator[Incident]:
+        return _pages(self._transport, f"{self._base}/api/incidents", filter, top)
+
+    async def update_incident(self, incident_id: str, changes: dict[str, Any]) -> Incident | None:
+        body = await self._transport.call(
+            "PATCH", self._url(incident_id), json=to_legacy_changes(changes), write=True
+        )
+        return Incident.model_validate(body) if body.get("incidentId") or body.get("id") else None
+
+    async def add_comment(self, incident_id: str, text: str) -> Incident | None:
+        body = await self._transport.call(
+            "PATCH", self._url(incident_id), json={"comment": text}, write=True, idempotent=False
+        )
+        return Incident.model_validate(body) if body.get("incidentId") or body.get("id") else None

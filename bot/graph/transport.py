@@ -1,0 +1,212 @@
+"""One place that sends API requests: retries, Retry-After, deadline, and error mapping.
+
+Retried: 429, 503 and 504 after their Retry-After (or backoff), other 5xx, timeouts and
+connection errors with exponential backoff and jitter, bounded by a retry count and a total
+deadline. Never retried: other 4xx. A request that is not idempotent (adding a comment) is
+retried only when the server cannot have acted on it: 429/503, or a failed connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import stop_before_delay as stop_before_deadline
+from tenacity import wait_random_exponential as backoff_with_jitter
+
+from bot.errors import (
+    ApiError,
+    AuthError,
+    BadRequest,
+    NotFound,
+    PermissionDenied,
+    Throttled,
+    Unavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+_MAX_RETRY_AFTER = 120.0
+_RETRY_AFTER_STATUSES = frozenset({429, 503, 504})
+_NOT_PROCESSED_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """Application permissions the API wants, named in PermissionDenied."""
+
+    read: str
+    write: str
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 4
+    deadline: float = 20.0
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), capped; None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
+
+
+def _error_parts(response: httpx.Response) -> tuple[str | None, str, str | None]:
+    """(code, message, request-id) from Graph's error JSON, falling back to headers."""
+    code: str | None = None
+    message = response.reason_phrase or f"HTTP {response.status_code}"
+    request_id = response.headers.get("request-id") or response.headers.get("x-ms-request-id")
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        code = str(error.get("code") or "") or None
+        message = str(error.get("message") or message)
+        inner = error.get("innerError") or error.get("innererror") or {}
+        if isinstance(inner, dict) and inner.get("request-id"):
+            request_id = str(inner["request-id"])
+    return code, message, request_id
+
+
+def error_for(response: httpx.Response, *, write: bool, permissions: Permissions) -> ApiError | AuthError:
+    """Map an error response to the exception tree."""
+    code, message, request_id = _error_parts(response)
+    status = response.status_code
+    fields: dict[str, Any] = {"status": status, "code": code, "request_id": request_id}
+    if status == 401:
+        return AuthError(
+            f"the API refused the bot's token ({code or 'Unauthorized'}): {message}",
+            code=code,
+            request_id=request_id,
+        )
+    if status == 403:
+        needed = permissions.write if write else permissions.read
+        return PermissionDenied(
+            f"the app lacks the {needed} application permission (with admin consent): {message}",
+            permission=needed,
+            **fields,
+        )
+    if status == 404:
+        return NotFound(message, **fields)
+    fields["retry_after"] = parse_retry_after(response.headers.get("Retry-After"))
+    if status == 429:
+        return Throttled(message, **fields)
+    if status >= 500:
+        return Unavailable(message, **fields)
+    return BadRequest(message, **fields)
+
+
+class ApiTransport:
+    """Sends one logical API call, with retries, and returns its JSON or raises the mapped error."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        permissions: Permissions,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.http = http
+        self._permissions = permissions
+        self._policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self.requests_sent = 0
+
+    async def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+        write: bool = False,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        """Send the request, retrying what may be retried, and return the decoded JSON body."""
+
+        def retryable(error: BaseException) -> bool:
+            if isinstance(error, Throttled):
+                return True
+            if isinstance(error, Unavailable):
+                # status None: the connection failed before anything was sent
+                return idempotent or error.status is None or error.status in _NOT_PROCESSED_STATUSES
+            return False
+
+        policy = self._policy
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(retryable),
+            wait=self._wait,
+            stop=stop_after_attempt(policy.retries + 1) | stop_before_deadline(policy.deadline),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._send_once(method, url, params, json, write, idempotent)
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if (
+            isinstance(error, ApiError)
+            and error.retry_after is not None
+            and error.status in _RETRY_AFTER_STATUSES
+        ):
+            return error.retry_after
+        backoff = backoff_with_jitter(multiplier=self._policy.backoff_base, max=self._policy.backoff_max)
+        return float(backoff(state))
+
+    async def _send_once(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, str] | None,
+        json: dict[str, Any] | None,
+        write: bool,
+        idempotent: bool,
+    ) -> dict[str, Any]:
+        self.requests_sent += 1
+        try:
+            response = await self.http.request(method, url, params=params, json=json)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Nothing reached the server: safe to retry even a non-idempotent call.
+            raise Unavailable(f"incident API unreachable ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            # The request may have reached the server; status 0 marks "sent, no answer".
+            raise Unavailable(f"incident API did not answer ({type(exc).__name__})", status=0) from None
+        if response.is_success:
+            if not response.content:
+                return {}
+            body = response.json()
+            return body if isinstance(body, dict) else {"value": body}
+        error = error_for(response, write=write, permissions=self._permissions)
+        logger.info(
+            "incident API %s %s -> %s (request-id %s)",
+            method,
+            response.url.path,
+            response.status_code,
+            getattr(error, "request_id", None),
+        )
+        raise error

@@ -1,0 +1,440 @@
+"""A fake incident service: Microsoft Graph security (v1.0 and beta) and the legacy Defender API.
+
+One plain-http aiohttp server on 127.0.0.1 serves all three flavours so a test can point the
+bot at whichever API it is configured for and count what it sent.  Answers follow the real
+wire formats: Graph's ``{"error": {"code", "message", "innerError"}}`` errors with a
+``request-id`` header on every response, ``@odata.context``/``@odata.nextLink`` envelopes,
+``Retry-After`` on throttling, and alerts only with ``$expand=alerts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import json
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+
+Flavor = Literal["v1.0", "beta", "defender"]
+FIXTURE_DIR = Path(__file__).resolve().parent.parent / "data" / "graph"
+_FILE_FLAVORS: dict[str, Flavor] = {"v1": "v1.0", "beta": "beta", "defender": "defender"}
+BOT_NAME = "Incident Bot (app)"
+
+_CODES = {
+    400: ("BadRequest", "Invalid request."),
+    401: ("InvalidAuthenticationToken", "Access token validation failure."),
+    403: ("Forbidden", "Insufficient privileges to complete the operation."),
+    404: ("NotFound", "Resource not found."),
+    405: ("MethodNotAllowed", "Method not allowed."),
+    429: ("TooManyRequests", "Too many requests."),
+    500: ("InternalServerError", "Internal server error."),
+    503: ("ServiceUnavailable", "The service is currently unavailable. Please retry later."),
+    504: ("GatewayTimeout", "The gateway did not receive a response in time."),
+}
+# Writable fields and the enum members each API accepts; a wrong-case or renamed value (such as
+# sending the legacy "TruePositive" to Graph) must fail here as it does in production.
+_CLASSIFICATION = {"unknown", "falsePositive", "truePositive", "informationalExpectedActivity"}
+_DETERMINATION_V1 = {
+    "unknown", "apt", "malware", "securityPersonnel", "securityTesting", "unwantedSoftware", "other",
+    "multiStagedAttack", "compromisedAccount", "phishing", "maliciousUserActivity", "notMalicious",
+    "notEnoughDataToValidate", "confirmedActivity", "lineOfBusinessApplication",
+}  # fmt: skip
+# Beta still documents the pre-2024 names, so it accepts both spellings.
+_DETERMINATION_BETA = _DETERMINATION_V1 | {"compromisedUser", "clean", "insufficientData", "confirmedUserActivity"}
+_GRAPH_STATUS = {"active", "resolved", "inProgress", "awaitingAction"}
+_ENUMS: dict[Flavor, dict[str, set[str]]] = {
+    "v1.0": {"status": _GRAPH_STATUS, "classification": _CLASSIFICATION, "determination": _DETERMINATION_V1},
+    "beta": {"status": _GRAPH_STATUS, "classification": _CLASSIFICATION, "determination": _DETERMINATION_BETA},
+    "defender": {
+        "status": {"Active", "Resolved", "InProgress", "Redirected"},
+        "classification": {"Unknown", "FalsePositive", "TruePositive", "InformationalExpectedActivity"},
+    },
+}
+_WRITABLE: dict[Flavor, set[str]] = {
+    "v1.0": {"assignedTo", "classification", "determination", "status", "customTags",
+             "resolvingComment", "description", "displayName", "severity"},
+    "beta": {"assignedTo", "classification", "determination", "status", "customTags", "tags",
+             "resolvingComment"},
+    "defender": {"status", "assignedTo", "classification", "determination", "tags", "comment"},
+}  # fmt: skip
+# Evolvable enum members listed after unknownFutureValue reach clients only when they ask
+# with "Prefer: include-unknown-enum-members"; everyone else sees unknownFutureValue.
+_EVOLVED_STATUS = {"awaitingAction"}
+_FILTER_CLAUSE = re.compile(r"^\(?\s*(\w+)\s+(eq|ne|gt|ge|lt|le)\s+('(?:[^']|'')*'|[^\s)]+)\s*\)?$", re.I)
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    json: Any | None
+    time: float  # time.monotonic(), to measure back-off between retries
+
+
+@dataclass
+class _Fault:
+    status: int  # 0 means: drop the connection without answering
+    remaining: int
+    retry_after: float | None
+    path_contains: str | None
+    method: str | None
+
+
+class _ApiError(Exception):
+    """Raised by handlers; the middleware turns it into Graph's error body."""
+
+    def __init__(self, status: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _now() -> str:
+    # Graph writes seven fractional digits; matching that keeps parsers honest.
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+class FakeIncidentApi:
+    def __init__(self, *, is_valid_token: Callable[[str], bool], latency: float = 0.0) -> None:
+        self.is_valid_token = is_valid_token
+        self.latency = latency
+        self.requests: list[RecordedRequest] = []
+        self.incidents: dict[Flavor, dict[str, dict[str, Any]]] = {"v1.0": {}, "beta": {}, "defender": {}}
+        self._faults: list[_Fault] = []
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._middleware])
+        graph = r"/{version:v1\.0|beta}/security/incidents"
+        app.router.add_get(graph, self._graph_list)
+        app.router.add_get(graph + "/{id}", self._graph_get)
+        app.router.add_patch(graph + "/{id}", self._graph_patch)
+        app.router.add_post(graph + "/{id}/comments", self._graph_comment)
+        app.router.add_get("/api/incidents", self._defender_list)
+        app.router.add_get("/api/incidents/{id}", self._defender_get)
+        app.router.add_patch("/api/incidents/{id}", self._defender_patch)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self._port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeIncidentApi:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def origin(self) -> str:
+        if self._port is None:
+            raise RuntimeError("FakeIncidentApi is not started")
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def graph_v1_url(self) -> str:
+        return self.origin + "/v1.0"
+
+    @property
+    def graph_beta_url(self) -> str:
+        return self.origin + "/beta"
+
+    @property
+    def defender_url(self) -> str:
+        return self.origin
+
+    def count(self, method: str | None = None, path_contains: str | None = None) -> int:
+        return sum(
+            1
+            for r in self.requests
+            if (method is None or r.method == method.upper())
+            and (path_contains is None or path_contains in r.path)
+        )
+
+    def put(self, flavor: Flavor, incident: dict[str, Any]) -> None:
+        key = str(incident["incidentId"] if flavor == "defender" else incident["id"])
+        self.incidents[flavor][key] = copy.deepcopy(incident)
+
+    def get(self, flavor: Flavor, incident_id: str | int) -> dict[str, Any] | None:
+        """The stored incident (with alerts and comments), to check what a PATCH changed."""
+        found = self.incidents[flavor].get(str(incident_id))
+        return copy.deepcopy(found) if found is not None else None
+
+    def load_fixtures(self, directory: Path = FIXTURE_DIR) -> None:
+        for path in sorted(directory.glob("incident_*.json")):
+            self.put(_FILE_FLAVORS[path.name.split(".")[1]], json.loads(path.read_text("utf-8")))
+
+    def fail_next(
+        self,
+        status: int,
+        *,
+        count: int = 1,
+        retry_after: float | None = None,
+        path_contains: str | None = None,
+        method: str | None = None,
+    ) -> None:
+        self._faults.append(_Fault(status, count, retry_after, path_contains, method))
+
+    def reset_connection_next(self, count: int = 1) -> None:
+        self._faults.append(_Fault(0, count, None, None, None))
+
+    # ---- plumbing --------------------------------------------------------------------------
+
+    def _take_fault(self, request: web.Request) -> _Fault | None:
+        for fault in self._faults:
+            if (fault.method is None or fault.method.upper() == request.method) and (
+                fault.path_contains is None or fault.path_contains in request.path_qs
+            ):
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        body = await request.read()
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        self.requests.append(
+            RecordedRequest(request.method, request.path, dict(request.query), dict(request.headers),
+                            parsed, time.monotonic())
+        )  # fmt: skip
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        fault = self._take_fault(request)
+        if fault is not None and fault.status == 0:
+            # No answer at all: the client sees the peer close mid-request.
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response()
+        if fault is not None:
+            resp = _error(request, fault.status)
+            if fault.retry_after is not None or fault.status == 429:
+                resp.headers["Retry-After"] = f"{fault.retry_after if fault.retry_after is not None else 1:g}"
+            return resp
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or not self.is_valid_token(auth[7:]):
+            resp = _error(request, 401, "Access token is empty." if not auth else None)
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="", error="invalid_token"'
+            return resp
+        if "id" in request.match_info and not request.match_info["id"].isdigit():
+            return _error(request, 400, f"Invalid incident id '{request.match_info['id']}'.")
+        try:
+            result = await handler(request)
+        except _ApiError as exc:
+            return _error(request, exc.status, exc.message)
+        except web.HTTPException as exc:  # no such route or method
+            return _error(request, exc.status)
+        result.headers["request-id"] = result.headers.get("request-id", str(uuid.uuid4()))
+        return result
+
+    def _incident(self, request: web.Request, flavor: Flavor) -> dict[str, Any]:
+        found = self.incidents[flavor].get(request.match_info["id"])
+        if found is None:
+            raise _ApiError(404, f"Incident {request.match_info['id']} was not found.")
+        return found
+
+    @staticmethod
+    def _flavor(request: web.Request) -> Flavor:
+        return "v1.0" if request.match_info["version"] == "v1.0" else "beta"
+
+    def _graph_view(self, request: web.Request, incident: dict[str, Any], expand: bool) -> dict[str, Any]:
+        view = {k: copy.deepcopy(v) for k, v in incident.items() if expand or k != "alerts"}
+        prefer = request.headers.get("Prefer", "")
+        if view.get("status") in _EVOLVED_STATUS and "include-unknown-enum-members" not in prefer:
+            view["status"] = "unknownFutureValue"
+        return view
+
+    # ---- Microsoft Graph -------------------------------------------------------------------
+
+    async def _graph_get(self, request: web.Request) -> web.Response:
+        incident = self._incident(request, self._flavor(request))
+        expand = "alerts" in request.query.get("$expand", "")
+        entity = "security/incidents(alerts())/$entity" if expand else "security/incidents/$entity"
+        ctx = f"{self.origin}/{request.match_info['version']}/$metadata#{entity}"
+        return _json({"@odata.context": ctx, **self._graph_view(request, incident, expand)})
+
+    async def _graph_list(self, request: web.Request) -> web.Response:
+        version = request.match_info["version"]
+        items = self._filtered(request, self.incidents[self._flavor(request)], "createdDateTime", "id")
+        expand = "alerts" in request.query.get("$expand", "")
+        top, offset = _page(request, default=10, maximum=50, token="$skiptoken")
+        page = [self._graph_view(request, i, expand) for i in items[offset : offset + top]]
+        out: dict[str, Any] = {"@odata.context": f"{self.origin}/{version}/$metadata#security/incidents"}
+        if request.query.get("$count") == "true":
+            out["@odata.count"] = len(items)
+        out["value"] = page
+        if offset + top < len(items):
+            skiptoken = base64.urlsafe_b64encode(f"offset={offset + top}".encode()).decode()
+            out["@odata.nextLink"] = _link(self.origin + request.path, request, "$skiptoken", skiptoken)
+        return _json(out)
+
+    async def _graph_patch(self, request: web.Request) -> web.Response:
+        flavor = self._flavor(request)
+        incident = self._incident(request, flavor)
+        changes = await _changes(request, flavor)
+        if flavor == "v1.0":
+            changes["lastModifiedBy"] = BOT_NAME
+        incident.update(changes, lastUpdateDateTime=_now())
+        ctx = f"{self.origin}/{request.match_info['version']}/$metadata#security/incidents/$entity"
+        return _json({"@odata.context": ctx, **self._graph_view(request, incident, False)})
+
+    async def _graph_comment(self, request: web.Request) -> web.Response:
+        flavor = self._flavor(request)
+        incident = self._incident(request, flavor)
+        body = await _json_body(request)
+        text = body.get("comment")
+        if not isinstance(text, str) or not text.strip():
+            raise _ApiError(400, "The comment property is required.")
+        if flavor == "v1.0":
+            comment = {"comment": text, "createdByDisplayName": BOT_NAME, "createdDateTime": _now()}
+        else:
+            comment = {"comment": text, "createdBy": BOT_NAME, "createdTime": _now()}
+        incident.setdefault("comments", []).append(comment)
+        incident["lastUpdateDateTime"] = _now()
+        ctx = f"{self.origin}/{request.match_info['version']}/$metadata#Collection(microsoft.graph.security.alertComment)"
+        return _json({"@odata.context": ctx, "value": copy.deepcopy(incident["comments"])})
+
+    # ---- legacy Defender API ---------------------------------------------------------------
+
+    async def _defender_get(self, request: web.Request) -> web.Response:
+        incident = self._incident(request, "defender")
+        return _json({"@odata.context": f"{self.origin}/api/$metadata#Incidents/$entity", **incident})
+
+    async def _defender_list(self, request: web.Request) -> web.Response:
+        items = self._filtered(request, self.incidents["defender"], "createdTime", "incidentId")
+        top, offset = _page(request, default=100, maximum=100, token="$skip")
+        out: dict[str, Any] = {
+            "@odata.context": f"{self.origin}/api/$metadata#Incidents",
+            "value": copy.deepcopy(items[offset : offset + top]),
+        }
+        if offset + top < len(items):
+            out["@odata.nextLink"] = _link(
+                self.origin + request.path, request, "$skip", str(offset + top), top=top
+            )
+        return _json(out)
+
+    async def _defender_patch(self, request: web.Request) -> web.Response:
+        incident = self._incident(request, "defender")
+        changes = await _changes(request, "defender")
+        if "comment" in changes:
+            text = changes.pop("comment")
+            incident.setdefault("comments", []).append(
+                {"comment": text, "createdBy": BOT_NAME, "createdTime": _now()}
+            )
+        incident.update(changes, lastUpdateTime=_now())
+        return _json({"@odata.context": f"{self.origin}/api/$metadata#Incidents/$entity", **incident})
+
+    @staticmethod
+    def _filtered(
+        request: web.Request, store: dict[str, dict[str, Any]], created: str, key: str
+    ) -> list[dict[str, Any]]:
+        # Newest first, as both APIs document; ids break ties so paging is deterministic.
+        items = sorted(store.values(), key=lambda i: (str(i.get(created, "")), int(i[key])), reverse=True)
+        clauses = [_FILTER_CLAUSE.match(c.strip()) for c in re.split(r"\s+and\s+", request.query.get("$filter", ""))]
+        if not request.query.get("$filter") or not all(clauses):
+            return items  # an unsupported filter is ignored rather than guessed at
+        return [i for i in items if all(_matches(i, m) for m in clauses if m is not None)]
+
+
+def _matches(item: dict[str, Any], clause: re.Match[str]) -> bool:
+    field, op, raw = clause.group(1), clause.group(2).lower(), clause.group(3)
+    value: Any = raw[1:-1].replace("''", "'") if raw.startswith("'") else raw
+    actual: Any = item.get(field)
+    try:  # dates compare as instants, whatever the number of fractional digits
+        actual, value = datetime.fromisoformat(str(actual)), datetime.fromisoformat(str(value))
+    except ValueError:
+        actual, value = str(actual), str(value)
+    ops: dict[str, Callable[[Any, Any], bool]] = {
+        "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
+        "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
+    }  # fmt: skip
+    return ops[op](actual, value)
+
+
+def _page(request: web.Request, *, default: int, maximum: int, token: str) -> tuple[int, int]:
+    try:
+        top = min(max(int(request.query.get("$top", default)), 1), maximum)
+        raw = request.query.get(token)
+        if raw is None:
+            return top, 0
+        if token == "$skip":
+            return top, int(raw)
+        return top, int(base64.urlsafe_b64decode(raw.encode()).decode().removeprefix("offset="))
+    except ValueError as exc:
+        raise _ApiError(400, "Invalid paging parameter.") from exc
+
+
+def _link(base: str, request: web.Request, name: str, value: str, top: int | None = None) -> str:
+    params = {k: v for k, v in request.query.items() if k not in ("$skiptoken", "$skip")}
+    if top is not None:
+        params["$top"] = str(top)
+    params[name] = value
+    return base + "?" + urlencode(params, quote_via=quote, safe="$'(),")
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise _ApiError(400, "Request body is not valid JSON.") from exc
+    if not isinstance(body, dict):
+        raise _ApiError(400, "Request body must be a JSON object.")
+    return body
+
+
+async def _changes(request: web.Request, flavor: Flavor) -> dict[str, Any]:
+    body = await _json_body(request)
+    unknown = set(body) - _WRITABLE[flavor]
+    if unknown:
+        raise _ApiError(400, f"Properties not writable: {sorted(unknown)}")
+    for field, allowed in _ENUMS[flavor].items():
+        if field in body and body[field] not in allowed:
+            raise _ApiError(400, f"Requested value '{body[field]}' was not found.")
+    evolvable_ok = "include-unknown-enum-members" in request.headers.get("Prefer", "")
+    if flavor != "defender" and body.get("status") in _EVOLVED_STATUS and not evolvable_ok:
+        raise _ApiError(400, f"Requested value '{body['status']}' was not found.")
+    return body
+
+
+def _json(payload: dict[str, Any], status: int = 200) -> web.Response:
+    return web.json_response(payload, status=status, content_type="application/json")
+
+
+def _error(request: web.Request, status: int, message: str | None = None) -> web.Response:
+    code, default = _CODES.get(status, ("UnknownError", "An error occurred."))
+    request_id = str(uuid.uuid4())
+    inner = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "request-id": request_id,
+        "client-request-id": request.headers.get("client-request-id", request_id),
+    }
+    resp = _json({"error": {"code": code, "message": message or default, "innerError": inner}}, status)
+    resp.headers["request-id"] = request_id
+    return resp
