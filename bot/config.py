@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(None, description="xapp-… app token: Socket Mode")
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API root")
     host: str = Field("0.0.0.0", description="HTTP mode listen address")
-    port: int = Field(3000, ge=1, le=65535, description="HTTP mode listen port")
+    port: int = Field(3000, ge=0, le=65535, description="HTTP mode listen port (0: any free port)")
     incident_writers: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated Slack user (U…) and user-group (S…) ids"
     )
@@ -172,6 +172,11 @@ class Settings(BaseSettings):
     @property
     def portal_url(self) -> str:
         return self.defender_portal_url or self.cloud.portal
+
+    @property
+    def portal_host(self) -> str:
+        """Host name of the Defender portal, the one whose links are unfurled."""
+        return urlsplit(self.portal_url).hostname or ""
 
     @property
     def api_root(self) -> str:

@@ -1,0 +1,54 @@
+"""The Bolt app: explicit credentials, services in the context, one error handler, listeners once."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import listeners
+from bot.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def _injector(deps: dict[str, Any]) -> Callable[..., Awaitable[None]]:
+    async def inject_services(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
+        # Bolt hands any context key to a listener parameter of the same name.
+        context.update(deps)
+        await next()
+
+    return inject_services
+
+
+async def handle_error(error: Exception, body: dict[str, Any]) -> None:
+    """Anything a listener did not expect: log it with a correlation id, never the payload or a token."""
+    cid = uuid.uuid4().hex[:12]
+    kind = body.get("type") or body.get("command") or "request"
+    logger.error(
+        "listener failed on %s (correlation id %s)", kind, cid, exc_info=error, extra={"correlation_id": cid}
+    )
+
+
+def create_app(settings: Settings, client: AsyncWebClient, deps: dict[str, Any]) -> AsyncApp:
+    """The AsyncApp with every listener registered once."""
+    socket_mode = settings.slack_app_token is not None
+    signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    app = AsyncApp(
+        signing_secret=signing_secret,
+        client=client,  # carries the bot token and SLACK_API_URL
+        # Listeners only queue work and ack, so Slack gets its answer as soon as they return,
+        # with no 10 ms ack-polling floor, and an event is acked only after it is queued.
+        process_before_response=True,
+        request_verification_enabled=not socket_mode,
+        raise_error_for_unhandled_request=False,
+        logger=logging.getLogger("slack_bolt"),
+    )
+    app.use(_injector(deps))
+    app.error(handle_error)
+    listeners.register(app)
+    return app

@@ -1,0 +1,177 @@
+"""The incident card: the blocks of a chat message, an ephemeral answer or a link unfurl.
+
+Top to bottom: sample-data and merge notes, title, link, key fields, summary, recommended actions,
+hunting queries, latest comments, alerts and affected assets, data freshness, then the actions row.
+The layout has a fixed number of blocks (at most 16), so no incident can push it past Slack's 50.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from bot.blocks.card_actions import actions_block
+from bot.blocks.card_sections import (
+    alerts_block,
+    comments_block,
+    evidence_block,
+    hunting_query_blocks,
+    recommended_actions_block,
+    summary_block,
+)
+from bot.blocks.messages import build_sample_data_note
+from bot.blocks.refs import is_safe_url
+from bot.blocks.text import (
+    as_utc,
+    classification_label,
+    code_span,
+    determination_label,
+    mrkdwn,
+    mrkdwn_cut,
+    one_line,
+    plain,
+    severity_label,
+    severity_marker,
+    slack_date,
+    status_label,
+    truncate,
+)
+from bot.models import Incident, IncidentSnapshot, validate_incident_id
+
+HEADER_CHARS = 150
+ASSIGNEE_CHARS = 120
+TAGS_SHOWN = 8
+TAG_CHARS = 60
+FALLBACK_TITLE_CHARS = 150
+
+
+@dataclass(frozen=True)
+class CardContext:
+    """Where and how a card is shown; everything here is trusted configuration or Slack's own data."""
+
+    portal_url: str  # e.g. "https://security.microsoft.com" (the cloud's portal, trusted)
+    tenant_id: str | None  # for ?tid=
+    sample_data: bool = False  # demo mode: every card marked as sample data
+    unfurl_url: str | None = None  # set when the card is an unfurl of this link
+    shareable: bool = False  # ephemeral card: show "Share in channel"
+    now: datetime | None = None
+
+
+def incident_url(portal_url: str, incident_id: str, tenant_id: str | None) -> str:
+    """The incident's page in the Defender portal: "{portal}/incidents/{id}?tid={tid}"."""
+    url = f"{portal_url.rstrip('/')}/incidents/{validate_incident_id(incident_id)}"
+    return f"{url}?tid={quote(tenant_id, safe='')}" if tenant_id else url
+
+
+def _host(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+def portal_link(incident: Incident, ctx: CardContext) -> str:
+    """incidentWebUrl when it is a safe https URL on the portal's host, else one built from the id."""
+    built = incident_url(ctx.portal_url, incident.id, ctx.tenant_id or incident.tenant_id)
+    web = incident.incident_web_url
+    if web and is_safe_url(web) and _host(web) is not None and _host(web) == _host(ctx.portal_url):
+        return web
+    return built
+
+
+def _merged_note(snapshot: IncidentSnapshot) -> dict[str, Any] | None:
+    if not snapshot.merged_from:
+        return None
+    first, *via = (mrkdwn_cut(one_line(i), 25) for i in snapshot.merged_from)
+    through = f" (via {', '.join(via)})" if via else ""
+    text = f":link: Incident {first} was merged into {snapshot.incident.id}{through}"
+    return {"type": "context", "elements": [mrkdwn(text)]}
+
+
+def _field(label: str, value: str) -> dict[str, Any]:
+    return mrkdwn(f"*{label}*\n{value}")
+
+
+def _tags(tags: list[str]) -> str:
+    shown = " ".join(code_span(tag, TAG_CHARS) for tag in tags[:TAGS_SHOWN])
+    return shown + (f" +{len(tags) - TAGS_SHOWN} more" if len(tags) > TAGS_SHOWN else "")
+
+
+def _date(value: datetime | None) -> str:
+    return slack_date(value) if value else "—"
+
+
+def _fields(incident: Incident) -> dict[str, Any]:
+    severity = str(incident.severity)
+    assignee = mrkdwn_cut(one_line(incident.assigned_to or ""), ASSIGNEE_CHARS) or "_Unassigned_"
+    fields = [
+        _field("Status", mrkdwn_cut(status_label(incident.status), 60)),
+        _field("Severity", f"{severity_marker(severity)} {mrkdwn_cut(severity_label(severity), 60)}"),
+        _field("Classification", mrkdwn_cut(classification_label(incident.classification), 60)),
+        _field("Determination", mrkdwn_cut(determination_label(incident.determination), 60)),
+        _field("Assigned to", assignee),
+        _field("Created", _date(incident.created_date_time)),
+        _field("Last updated", _date(incident.last_update_date_time)),
+    ]
+    if incident.custom_tags:
+        fields.append(_field("Tags", _tags(incident.custom_tags)))
+    if incident.system_tags:
+        fields.append(_field("System tags", _tags(incident.system_tags)))
+    return {"type": "section", "fields": fields}
+
+
+def _age(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{max(minutes, 1)} min"
+    hours = round(minutes / 60)
+    return f"{hours} h" if hours < 48 else f"{round(hours / 24)} days"
+
+
+def _freshness(snapshot: IncidentSnapshot, now: datetime | None) -> dict[str, Any]:
+    fetched = slack_date(snapshot.fetched_at)
+    if not snapshot.stale:
+        return {
+            "type": "context",
+            "elements": [mrkdwn(f":shield: Microsoft Defender · data as of {fetched}")],
+        }
+    age = f", {_age(snapshot.age_seconds(as_utc(now)))} old" if now else ""
+    text = f":warning: *Data may be out of date* (Defender API unavailable); as of {fetched}{age}"
+    return {"type": "context", "elements": [mrkdwn(text)]}
+
+
+def build_incident_card(snapshot: IncidentSnapshot, ctx: CardContext) -> list[dict[str, Any]]:
+    """The card's blocks, within every Slack limit whatever the incident holds."""
+    incident = snapshot.incident
+    url = portal_link(incident, ctx)
+    title = incident.display_name if incident.display_name.strip() else f"Incident {incident.id}"
+    link = f"{severity_marker(str(incident.severity))} <{url}|Incident {incident.id}> in Microsoft Defender"
+    blocks: list[dict[str, Any] | None] = [
+        build_sample_data_note() if ctx.sample_data else None,
+        _merged_note(snapshot),
+        # plain_text, emoji off: the title is shown exactly as Defender has it (see text.plain)
+        {"type": "header", "text": plain(title, HEADER_CHARS, emoji=False)},
+        {"type": "section", "text": mrkdwn(link)},
+        _fields(incident),
+        {"type": "divider"},
+        summary_block(incident, url),
+        recommended_actions_block(incident),
+        *hunting_query_blocks(incident.recommended_hunting_queries),
+        comments_block(incident.comments),
+        alerts_block(incident.alerts),
+        evidence_block(incident.alerts),
+        _freshness(snapshot, ctx.now),
+        actions_block(incident, url, unfurl_url=ctx.unfurl_url, shareable=ctx.shareable),
+    ]
+    return [block for block in blocks if block is not None]
+
+
+def card_fallback_text(snapshot: IncidentSnapshot) -> str:
+    """The message's top-level `text` (notifications, screen readers): id, title, severity, status."""
+    incident = snapshot.incident
+    title = mrkdwn_cut(one_line(incident.display_name), FALLBACK_TITLE_CHARS) or "(no title)"
+    severity = truncate(severity_label(str(incident.severity)), 30)
+    status = truncate(status_label(incident.status), 30)
+    return f"Incident {incident.id}: {title} ({mrkdwn_cut(severity, 40)}, {mrkdwn_cut(status, 40)})"

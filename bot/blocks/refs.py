@@ -1,0 +1,129 @@
+"""What a card button's `value` and a modal's `private_metadata` carry: which incident, and where.
+
+Slack hands these strings back on every click and submission, so they are parsed as untrusted input:
+`IncidentRef.loads` accepts only a small, versioned JSON object with a valid incident id.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from bot.blocks.ids import ActionId
+from bot.models import validate_incident_id
+
+# private_metadata holds at most 3000 characters; a button value 2000.
+MAX_REF_CHARS = 3000
+MAX_BUTTON_VALUE_CHARS = 2000
+REF_VERSION = 1
+
+_CHANNEL = re.compile(r"[CDG][A-Z0-9]{2,30}")
+_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")
+_UNSAFE_URL = re.compile(r"[\s|<>]")
+
+
+def is_safe_url(url: str, limit: int = 3000) -> bool:
+    """True for an https URL that cannot break out of a `<url|label>` link or a url button."""
+    return url.startswith("https://") and len(url) <= limit and not _UNSAFE_URL.search(url)
+
+
+class IncidentRef(BaseModel):
+    """An incident id plus the message (or unfurl) it was shown in; short keys keep the JSON small."""
+
+    # extra keys are ignored so a newer deployment's optional fields do not break clicks on older cards
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    v: int = REF_VERSION
+    id: str
+    url: str | None = None  # the unfurled link, so a click handler can re-unfurl it
+    channel: str | None = None
+    ts: str | None = None
+    response_url: str | None = None  # modal private_metadata only
+
+    @field_validator("v")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value != REF_VERSION:
+            raise ValueError(f"unsupported incident reference version {value}")
+        return value
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _incident_id(cls, value: object) -> str:
+        return validate_incident_id(value)
+
+    @field_validator("url", "response_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not is_safe_url(value):
+            raise ValueError("must be an https URL without spaces, '|', '<' or '>'")
+        return value
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        if value is not None and not _CHANNEL.fullmatch(value):
+            raise ValueError("not a Slack channel id")
+        return value
+
+    @field_validator("ts")
+    @classmethod
+    def _ts(cls, value: str | None) -> str | None:
+        if value is not None and not _TS.fullmatch(value):
+            raise ValueError("not a Slack message ts")
+        return value
+
+    def dumps(self) -> str:
+        """Compact JSON (unset fields left out), at most 3000 characters."""
+        text = self.model_dump_json(exclude_none=True)
+        if len(text) > MAX_REF_CHARS:
+            raise ValueError(f"incident reference is {len(text)} characters (limit {MAX_REF_CHARS})")
+        return text
+
+    @classmethod
+    def loads(cls, text: str) -> Self:
+        """Parse a button value / private_metadata string; ValueError if it is not one of ours."""
+        if not isinstance(text, str) or not text:
+            raise ValueError("empty incident reference")
+        if len(text) > MAX_REF_CHARS:
+            raise ValueError(f"incident reference is {len(text)} characters (limit {MAX_REF_CHARS})")
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ValueError(f"invalid incident reference: {problems}") from None
+
+
+def button_value(incident_id: str, unfurl_url: str | None = None) -> str:
+    """The value of every card button: the ref with the unfurl URL, or without it if that is too long."""
+    if unfurl_url is not None and is_safe_url(unfurl_url):
+        text = IncidentRef(id=incident_id, url=unfurl_url).model_dump_json(exclude_none=True)
+        if len(text) <= MAX_BUTTON_VALUE_CHARS:
+            return text
+    return IncidentRef(id=incident_id).dumps()
+
+
+# Overflow option values are limited to 150 characters, so they carry "<action-id>:<incident-id>" only;
+# the unfurl URL, if any, is in the block_actions payload's container.
+_MORE_VALUE = re.compile(r"(?P<action>[a-z-]{1,60}):(?P<id>[0-9]{1,20})")
+
+
+def encode_more_value(action: ActionId, incident_id: str) -> str:
+    """Value of an overflow option: which action, on which incident."""
+    return f"{action.value}:{validate_incident_id(incident_id)}"
+
+
+def decode_more_value(value: str) -> tuple[ActionId, str]:
+    """Parse an overflow option value back into (action, incident id); ValueError if it is not ours."""
+    match = _MORE_VALUE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("invalid overflow option value")
+    try:
+        action = ActionId(match["action"])
+    except ValueError:
+        raise ValueError("unknown overflow action") from None
+    return action, match["id"]

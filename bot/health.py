@@ -1,0 +1,61 @@
+"""Readiness: Slack answered `auth.test` and the incident API answered a read."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import BotError
+from bot.explain import explain
+from bot.incidents import IncidentService
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Readiness:
+    """What /readyz reports."""
+
+    slack: str = "unchecked"
+    incident_api: str = "unchecked"
+    intake: str = "memory"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return self.slack == "ok" and self.incident_api == "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ready": self.ready,
+            "slack": self.slack,
+            "incident_api": self.incident_api,
+            "intake": self.intake,
+            "notes": self.notes,
+        }
+
+
+async def check_until_ready(
+    readiness: Readiness, slack: AsyncWebClient, incidents: IncidentService, *, every: float = 10.0
+) -> None:
+    """Check both dependencies until both answered; runs in the background from start-up."""
+    while not readiness.ready:
+        if readiness.slack != "ok":
+            try:
+                await slack.auth_test()
+                readiness.slack = "ok"
+            except Exception as exc:  # any failure just means "not ready yet"; reported, retried
+                readiness.slack = f"failing: {type(exc).__name__}"
+        if readiness.incident_api != "ok":
+            try:
+                await incidents.probe()
+                readiness.incident_api = "ok"
+            except BotError as error:
+                readiness.incident_api = f"failing: {explain(error)}"
+        if not readiness.ready:
+            logger.warning("not ready: slack=%s incident_api=%s", readiness.slack, readiness.incident_api)
+            await asyncio.sleep(every)

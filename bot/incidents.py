@@ -1,0 +1,123 @@
+"""The incident service: cache-aside reads with single-flight, redirects, stale serving, and writes.
+
+Listeners ask this module for incidents; it asks the API (through `IncidentApi`) only when the
+cache has no fresh copy, and never twice at once for the same id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.cache import SnapshotStore
+from bot.errors import Throttled, Unavailable
+from bot.graph.api import IncidentApi
+from bot.models import Incident, IncidentSnapshot, validate_incident_id
+
+logger = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 3
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class IncidentService:
+    """Get and change incidents; reads are cached for `ttl` seconds and shared between callers."""
+
+    def __init__(
+        self,
+        api: IncidentApi,
+        store: SnapshotStore,
+        *,
+        ttl: float,
+        now: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._api = api
+        self._store = store
+        self._ttl = ttl
+        self._now = now
+        self._flights: dict[str, asyncio.Task[IncidentSnapshot]] = {}
+        self.stats = {"hit": 0, "miss": 0, "stale": 0}
+
+    async def get(self, incident_id: str, *, fresh: bool = False) -> IncidentSnapshot:
+        """The incident, following merges (up to 3 hops, loop-safe); `fresh` skips the cache."""
+        current = validate_incident_id(incident_id)
+        followed: list[str] = []
+        while True:
+            snapshot = await self._get_one(current, fresh=fresh)
+            target = snapshot.incident.redirect_incident_id if snapshot.incident.is_redirected else None
+            if target is None:
+                break
+            if target in followed or target == current or len(followed) >= MAX_REDIRECTS:
+                logger.warning(
+                    "incident %s: redirect chain %s stops at a loop or the hop limit",
+                    incident_id,
+                    [*followed, current, target],
+                )
+                break
+            followed.append(current)
+            current = validate_incident_id(target)
+        return snapshot.model_copy(update={"merged_from": tuple(followed)}) if followed else snapshot
+
+    async def _get_one(self, incident_id: str, *, fresh: bool) -> IncidentSnapshot:
+        cached = None if fresh else await self._store.get(incident_id)
+        if cached is not None and cached.age_seconds(self._now()) < self._ttl:
+            self.stats["hit"] += 1
+            return cached
+        flight = self._flights.get(incident_id)
+        if flight is None:
+            self.stats["miss"] += 1
+            flight = asyncio.create_task(self._fetch(incident_id, cached))
+            self._flights[incident_id] = flight
+            flight.add_done_callback(lambda _: self._flights.pop(incident_id, None))
+        # shield: one caller giving up must not cancel the fetch the others wait on
+        return await asyncio.shield(flight)
+
+    async def _fetch(self, incident_id: str, cached: IncidentSnapshot | None) -> IncidentSnapshot:
+        try:
+            incident = await self._api.get_incident(incident_id)
+        except (Throttled, Unavailable) as error:
+            fallback = cached or await self._store.get(incident_id)
+            if fallback is None:
+                raise
+            self.stats["stale"] += 1
+            logger.info("incident %s: serving cached copy, API said %s", incident_id, type(error).__name__)
+            return fallback.model_copy(update={"stale": True})
+        snapshot = IncidentSnapshot(incident=incident, fetched_at=self._now())
+        await self._store.put(snapshot)
+        return snapshot
+
+    async def probe(self) -> None:
+        """Read one page of one incident: proves the token, the permission and the API answer."""
+        async for _ in self._api.list_incidents(top=1):
+            break
+
+    async def update(self, incident_id: str, changes: dict[str, Any]) -> IncidentSnapshot:
+        """Apply `changes` (Graph v1.0 field names) and return the incident as the API now has it."""
+        incident_id = validate_incident_id(incident_id)
+        updated = await self._api.update_incident(incident_id, changes)
+        return await self._remember_write(incident_id, updated)
+
+    async def add_comment(self, incident_id: str, text: str) -> IncidentSnapshot:
+        """Add a comment and return the incident as the API now has it."""
+        incident_id = validate_incident_id(incident_id)
+        updated = await self._api.add_comment(incident_id, text)
+        return await self._remember_write(incident_id, updated)
+
+    async def _remember_write(self, incident_id: str, updated: Incident | None) -> IncidentSnapshot:
+        """Replace the cached copy with the API's answer (one read when the write returned none)."""
+        if updated is None:
+            updated = await self._api.get_incident(incident_id)
+        elif not updated.alerts:
+            # A PATCH answer carries no alerts ($expand is not allowed there): keep the ones we had.
+            previous = await self._store.get(incident_id)
+            if previous is not None and previous.incident.alerts:
+                updated = updated.model_copy(update={"alerts": previous.incident.alerts})
+        snapshot = IncidentSnapshot(incident=updated, fetched_at=self._now())
+        await self._store.put(snapshot)
+        return snapshot

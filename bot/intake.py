@@ -1,0 +1,123 @@
+"""Work accepted from Slack and done after the ack.
+
+A listener submits a job and only then acks Slack, so what Slack was told "received" is
+already queued. The in-process queue here serves one process (memory mode); the Redis stream
+intake (`intake_redis`) runs the same handlers across replicas and survives a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from bot.logs import correlation_id
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One piece of work: what to do (`kind`) and the Slack payload it needs."""
+
+    kind: str
+    payload: dict[str, Any]
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    attempt: int = 1
+
+
+JobHandler = Callable[[Job], Awaitable[None]]
+
+
+class Intake(Protocol):
+    """Where listeners put work before they ack Slack."""
+
+    mode: str
+
+    async def submit(self, kind: str, payload: dict[str, Any]) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self, deadline: float) -> None: ...
+
+
+async def run_job(job: Job, handle: JobHandler) -> None:
+    """Run one job with its correlation id set, so its log lines can be tied together."""
+    token = correlation_id.set(job.id)
+    try:
+        await handle(job)
+    finally:
+        correlation_id.reset(token)
+
+
+class MemoryIntake:
+    """An in-process queue worked by a pool of tasks, retrying a failed job, then dead-lettering it."""
+
+    mode = "memory"
+
+    def __init__(
+        self,
+        handle: JobHandler,
+        *,
+        on_dead: JobHandler,
+        concurrency: int = 32,
+        max_attempts: int = 5,
+        retry_delay: float = 0.5,
+    ) -> None:
+        self._handle = handle
+        self._on_dead = on_dead
+        self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        self._concurrency = concurrency
+        self._max_attempts = max_attempts
+        self._retry_delay = retry_delay
+        self._workers: list[asyncio.Task[None]] = []
+        self.dead: list[Job] = []
+
+    async def submit(self, kind: str, payload: dict[str, Any]) -> None:
+        self._queue.put_nowait(Job(kind, payload))
+
+    async def start(self) -> None:
+        self._workers = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                await run_job(job, self._handle)
+            except Exception:
+                await self._failed(job)
+            finally:
+                self._queue.task_done()
+
+    async def _failed(self, job: Job) -> None:
+        if job.attempt < self._max_attempts:
+            logger.warning(
+                "job %s (%s) failed, attempt %d; retrying", job.id, job.kind, job.attempt, exc_info=True
+            )
+            await asyncio.sleep(self._retry_delay * job.attempt)
+            self._queue.put_nowait(replace(job, attempt=job.attempt + 1))
+            return
+        logger.error("job %s (%s) failed %d times; giving up", job.id, job.kind, job.attempt, exc_info=True)
+        self.dead.append(job)
+        with contextlib.suppress(Exception):
+            await run_job(job, self._on_dead)
+
+    async def drain(self) -> None:
+        """Wait until every submitted job has finished (tests and benchmarks)."""
+        await self._queue.join()
+
+    async def stop(self, deadline: float) -> None:
+        """Finish queued and running jobs within `deadline` seconds, then stop the workers."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), deadline)
+        if self._queue.qsize():
+            logger.warning(
+                "stopping with %d jobs not done (memory intake cannot keep them)", self._queue.qsize()
+            )
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)

@@ -1,0 +1,55 @@
+"""Defender portal links and the text typed after `/incident`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+from bot.errors import InvalidIncidentId
+from bot.models import validate_incident_id
+
+_PORTAL_PATH = re.compile(
+    r"/(?:incidents/(?P<a>[0-9]{1,20})/?|incident2/(?P<b>[0-9]{1,20})(?:/[A-Za-z0-9_-]+)*/?)"
+)
+_HASH_ID = re.compile(r"#?(?P<id>\S+)")
+
+
+@dataclass(frozen=True)
+class IncidentLink:
+    """An incident link to the Defender portal: the exact URL as shared, its id and tenant."""
+
+    url: str
+    incident_id: str
+    tenant_id: str | None
+
+
+def parse_incident_link(url: str, portal_host: str) -> IncidentLink | None:
+    """The incident a portal URL points at, or None for other hosts and pages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme != "https" or (parts.hostname or "").lower() != portal_host.lower():
+        return None
+    match = _PORTAL_PATH.fullmatch(parts.path)
+    if match is None:
+        return None
+    tids = parse_qs(parts.query).get("tid")
+    return IncidentLink(
+        url=url, incident_id=match.group("a") or match.group("b"), tenant_id=tids[0] if tids else None
+    )
+
+
+def parse_command_text(text: str, portal_host: str) -> str:
+    """The incident id in `/incident` text: `2972395`, `#2972395` or a pasted portal URL."""
+    raw = text.strip()
+    if raw.startswith("<") and raw.endswith(">"):  # Slack's escaped link form <url|label>
+        raw = raw[1:-1].split("|", 1)[0]
+    if raw.lower().startswith("https://"):
+        link = parse_incident_link(raw, portal_host)
+        if link is None:
+            raise InvalidIncidentId(raw)
+        return link.incident_id
+    match = _HASH_ID.fullmatch(raw)
+    return validate_incident_id(match.group("id") if match else raw)

@@ -1,0 +1,32 @@
+"""`link_shared`: queue the unfurl before Bolt acks the event; Slack retries of done work are dropped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.intake import Intake
+from bot.once import Once
+
+
+def register(app: AsyncApp) -> None:
+    app.event("link_shared")(handle_link_shared)
+
+
+async def handle_link_shared(body: dict[str, Any], event: dict[str, Any], intake: Intake, once: Once) -> None:
+    """Queue one unfurl job per event (Bolt acks events after this returns: process_before_response)."""
+    event_id = str(body.get("event_id") or "")
+    if await once.is_done(f"unfurl:{event_id}"):
+        return  # a Slack retry of an event already unfurled
+    await intake.submit(
+        "unfurl",
+        {
+            "event_id": event_id,
+            "channel": event.get("channel"),
+            "message_ts": event.get("message_ts"),
+            "unfurl_id": event.get("unfurl_id"),
+            "source": event.get("source"),
+            "links": [str(link.get("url", "")) for link in event.get("links") or []][:20],
+        },
+    )

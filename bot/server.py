@@ -1,0 +1,141 @@
+"""The running bot: HTTP endpoint (/slack/events, /healthz, /readyz) or Socket Mode, and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+
+from bot.app import create_app
+from bot.config import Settings
+from bot.errors import ConfigError
+from bot.health import Readiness, check_until_ready
+from bot.intake import Intake, MemoryIntake
+from bot.once import Once
+from bot.services import Services, open_services
+from bot.slackweb import build_web_client
+from bot.work import build_work
+
+logger = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+SHUTDOWN_DEADLINE = 20.0
+
+
+def check_slack_settings(settings: Settings) -> None:
+    """Stop the start with one clear message when Slack credentials are missing."""
+    if settings.slack_bot_token is None:
+        raise ConfigError("invalid settings: SLACK_BOT_TOKEN is required (xoxb-…, from the app's OAuth page)")
+    if settings.slack_app_token is None and settings.slack_signing_secret is None:
+        raise ConfigError(
+            "invalid settings: set SLACK_APP_TOKEN (xapp-…, Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)"
+        )
+
+
+def build_web_app(app: AsyncApp | None, readiness: Readiness) -> web.Application:
+    """aiohttp routes: Slack's endpoint (HTTP mode only) and the health checks."""
+
+    async def slack_events(request: web.Request) -> web.Response:
+        assert app is not None
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        return web.json_response(readiness.as_dict(), status=200 if readiness.ready else 503)
+
+    web_app = web.Application(client_max_size=1024**2)
+    if app is not None:
+        web_app.router.add_post(EVENTS_PATH, slack_events)
+    web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/readyz", readyz)
+    return web_app
+
+
+class Bot:
+    """One bot process: the Bolt app, its intake and workers, and how it is served."""
+
+    def __init__(self, settings: Settings, services: Services, *, intake: Intake | None = None) -> None:
+        check_slack_settings(settings)
+        self.settings = settings
+        self.services = services
+        self.slack = build_web_client(settings)
+        self.once = Once(services.cache)
+        self.work = build_work(services, self.slack, self.once)
+        self.intake: Intake = intake or MemoryIntake(self.work.handle, on_dead=self.work.on_dead)
+        self.readiness = Readiness(intake=self.intake.mode)
+        deps = {
+            "intake": self.intake,
+            "settings": settings,
+            "once": self.once,
+            "incidents": services.incidents,
+        }
+        self.app = create_app(settings, self.slack, deps)
+        self._runner: web.AppRunner | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self.port: int | None = None
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.settings.slack_app_token is not None
+
+    async def start(self) -> None:
+        """Start workers, the HTTP listener and, with an app token, the Socket Mode connection."""
+        await self.intake.start()
+        web_app = build_web_app(None if self.socket_mode else self.app, self.readiness)
+        self._runner = web.AppRunner(web_app, shutdown_timeout=SHUTDOWN_DEADLINE, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        await site.start()
+        addresses = self._runner.addresses  # the bound port, when PORT=0 (tests)
+        self.port = int(addresses[0][1]) if addresses else self.settings.port
+        if self.socket_mode:
+            assert self.settings.slack_app_token is not None
+            # Built inside the running loop: the aiohttp client starts a session and a task at once.
+            self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+        self._background.append(
+            asyncio.create_task(check_until_ready(self.readiness, self.slack, self.services.incidents))
+        )
+        logger.info(
+            "incident bot started: %s mode, port %s, intake %s",
+            "socket" if self.socket_mode else "http",
+            self.port,
+            self.intake.mode,
+        )
+
+    async def stop(self, deadline: float = SHUTDOWN_DEADLINE) -> None:
+        """Stop taking work, finish what was taken within `deadline`, close connections."""
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
+        if self._runner is not None:
+            await self._runner.cleanup()  # stops accepting; lets in-flight requests finish
+        await self.intake.stop(deadline)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+
+async def run(settings: Settings) -> int:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    check_slack_settings(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with open_services(settings) as services:
+        bot = Bot(settings, services)
+        await bot.start()
+        await stop.wait()
+        logger.info("stopping: finishing work in flight")
+        await bot.stop()
+    return 0

@@ -1,0 +1,44 @@
+"""The Slack Web API client and response_url posts, through SLACK_API_URL with retry handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.config import Settings
+
+
+def retry_handlers() -> list[AsyncRetryHandler]:
+    """Slack's own handlers: 429 after Retry-After, connection errors, 5xx; each a bounded number of times."""
+    return [
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+        AsyncServerErrorRetryHandler(max_retry_count=2),
+    ]
+
+
+def build_web_client(settings: Settings) -> AsyncWebClient:
+    """The bot-token client every Slack call goes through (Bolt copies its base_url per request)."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return AsyncWebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=10,
+        retry_handlers=retry_handlers(),
+    )
+
+
+async def post_to_response_url(response_url: str, body: dict[str, Any]) -> None:
+    """Answer through a response_url (ephemeral replies, replacing the clicked message)."""
+    client = AsyncWebhookClient(response_url, timeout=10, retry_handlers=retry_handlers())
+    response = await client.send_dict(body)
+    if response.status_code >= 400:
+        raise RuntimeError(f"response_url answered {response.status_code}: {response.body[:200]}")

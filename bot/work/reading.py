@@ -1,0 +1,147 @@
+"""Jobs that show incidents: the `/incident` answer, "Share in channel", and link unfurls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from bot.blocks.incident import build_incident_card, card_fallback_text
+from bot.blocks.messages import build_error_blocks, build_notice_blocks
+from bot.errors import BotError
+from bot.explain import explain
+from bot.intake import Job
+from bot.links import IncidentLink, parse_incident_link
+from bot.models import IncidentSnapshot
+from bot.slackweb import post_to_response_url
+from bot.work import Work
+
+logger = logging.getLogger(__name__)
+
+
+def register(work: Work) -> None:
+    work.on("command", lambda job: show_incident(work, job), lambda job: tell_gave_up(work, job))
+    work.on("share", lambda job: share_incident(work, job), lambda job: tell_gave_up(work, job))
+    work.on("unfurl", lambda job: unfurl_links(work, job))
+
+
+async def show_incident(work: Work, job: Job) -> None:
+    """Answer `/incident <id>` with the card, only to the person who asked."""
+    payload = job.payload
+    incident_id = payload["incident_id"]
+    try:
+        snapshot = await work.incidents.get(incident_id)
+    except BotError as error:
+        text = explain(error, incident_id, work.settings.azure_tenant_id)
+        body: dict[str, Any] = {
+            "response_type": "ephemeral",
+            "text": text,
+            "blocks": build_error_blocks(text),
+        }
+    else:
+        blocks = build_incident_card(snapshot, work.card_context(shareable=True))
+        body = {"response_type": "ephemeral", "text": card_fallback_text(snapshot), "blocks": blocks}
+    await post_to_response_url(payload["response_url"], body)
+
+
+async def share_incident(work: Work, job: Job) -> None:
+    """Post the card in the channel for everyone, saying who shared it, and drop the ephemeral one."""
+    payload = job.payload
+    if not await work.once.begin(f"share:{payload['action_key']}", job.id):
+        return
+    snapshot = await work.incidents.get(payload["incident_id"])
+    blocks = build_incident_card(snapshot, work.card_context())
+    shared_by = {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": f"Shared by <@{payload['user_id']}>"}],
+    }
+    try:
+        await work.slack.chat_postMessage(
+            channel=payload["channel_id"],
+            text=card_fallback_text(snapshot),
+            blocks=[shared_by, *blocks][:50],
+            unfurl_links=False,
+        )
+    except SlackApiError as error:
+        if error.response.get("error") not in ("not_in_channel", "channel_not_found"):
+            raise
+        text = "I can't post in this channel yet: invite me with `/invite @Incident Bot` and share again."
+        await post_to_response_url(
+            payload["response_url"], {"response_type": "ephemeral", "text": text, "replace_original": False}
+        )
+        await work.once.finish(f"share:{payload['action_key']}")
+        return
+    await work.once.finish(f"share:{payload['action_key']}")
+    await post_to_response_url(payload["response_url"], {"delete_original": True})
+
+
+async def tell_gave_up(work: Work, job: Job) -> None:
+    """The job failed every try: say so where the person asked."""
+    response_url = job.payload.get("response_url")
+    if not response_url:
+        return
+    incident = job.payload.get("incident_id", "")
+    text = f"Sorry, your request about incident {incident} did not go through. Please try again."
+    await post_to_response_url(
+        response_url,
+        {
+            "response_type": "ephemeral",
+            "replace_original": False,
+            "text": text,
+            "blocks": build_notice_blocks(f":x: {text}"),
+        },
+    )
+
+
+def _accepted_links(work: Work, urls: list[str]) -> list[IncidentLink]:
+    """Portal links of this deployment's cloud and tenant; others are left to Slack."""
+    host = work.settings.portal_host
+    tenant = (work.settings.azure_tenant_id or "").lower()
+    accepted = []
+    for url in urls:
+        link = parse_incident_link(url, host)
+        if link is None:
+            continue
+        if tenant and link.tenant_id and link.tenant_id.lower() != tenant:
+            logger.info("not unfurling incident %s: link is for another tenant", link.incident_id)
+            continue
+        accepted.append(link)
+    return accepted
+
+
+async def unfurl_links(work: Work, job: Job) -> None:
+    """One chat.unfurl for a message's incident links, each distinct incident fetched once."""
+    payload = job.payload
+    key = f"unfurl:{payload['event_id']}"
+    links = _accepted_links(work, payload["links"])
+    if not links or not await work.once.begin(key, job.id):
+        return
+    ids = list(dict.fromkeys(link.incident_id for link in links))
+    results = await asyncio.gather(*(work.incidents.get(i) for i in ids), return_exceptions=True)
+    fetched: dict[str, IncidentSnapshot | BaseException] = dict(zip(ids, results, strict=True))
+    unfurls: dict[str, Any] = {}
+    for link in links:
+        result = fetched[link.incident_id]
+        if isinstance(result, IncidentSnapshot):
+            unfurls[link.url] = {
+                "blocks": build_incident_card(result, work.card_context(unfurl_url=link.url))
+            }
+        elif isinstance(result, BotError):
+            text = explain(result, link.incident_id, work.settings.azure_tenant_id)
+            unfurls[link.url] = {"blocks": build_error_blocks(text)}
+        else:
+            raise result
+    target: dict[str, Any] = (
+        {"unfurl_id": payload["unfurl_id"], "source": payload["source"]}
+        if payload.get("source") == "composer" and payload.get("unfurl_id")
+        else {"channel": payload["channel"], "ts": payload["message_ts"]}
+    )
+    try:
+        await work.slack.chat_unfurl(unfurls=unfurls, **target)
+    except SlackApiError as error:
+        if error.response.get("error") in ("ratelimited",) or error.response.status_code >= 500:
+            raise
+        logger.warning("chat.unfurl refused: %s", error.response.get("error"))
+    await work.once.finish(key)
