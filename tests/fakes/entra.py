@@ -25,6 +25,7 @@ import ssl
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +35,13 @@ import trustme
 from aiohttp import web
 
 _JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+@dataclass
+class _Fault:
+    status: int
+    remaining: int
+    retry_after: int | None
 
 
 class FakeEntra:
@@ -64,7 +72,7 @@ class FakeEntra:
         # Decoded form of every token POST, for checks on what the client sent.
         self.token_forms: list[dict[str, str]] = []
         self._expiry: dict[str, float] = {}
-        self._faults: list[list[int]] = []  # [status, remaining]
+        self._faults: list[_Fault] = []
         self._tmpdir = Path(tempfile.mkdtemp(prefix="fake-entra-"))
         self.ca_bundle_path = str(self._tmpdir / "ca.pem")
         self.ca.cert_pem.write_to_path(self.ca_bundle_path)
@@ -77,10 +85,11 @@ class FakeEntra:
         server_cert = self.ca.issue_cert("127.0.0.1", "localhost")
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         server_cert.configure_cert(ctx)
-        app = web.Application(middlewares=[self._delay])
+        app = web.Application(middlewares=[self._record])
         app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", self._openid)
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A request parked in `latency` must not hold teardown for aiohttp's default 60 s.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ctx).start()
         self._port = int(self._runner.addresses[0][1])
@@ -127,14 +136,18 @@ class FakeEntra:
         """Make every issued token invalid, as after a secret rotation (API answers 401)."""
         self._expiry.clear()
 
-    def fail_next(self, status: int, count: int = 1) -> None:
-        """Answer the next ``count`` token POSTs with ``status`` (e.g. 500, 503, 429)."""
-        self._faults.append([status, count])
+    def fail_next(self, status: int, count: int = 1, *, retry_after: int | None = None) -> None:
+        """Answer the next ``count`` token POSTs with ``status`` (e.g. 500, 503, 429).
+
+        MSAL replays a 429/5xx answer from its own throttle cache for Retry-After seconds
+        (5 when absent) without calling again; ``retry_after=0`` lets a retry reach the fake.
+        """
+        self._faults.append(_Fault(status, count, retry_after))
 
     # ---- handlers --------------------------------------------------------------------------
 
     @web.middleware
-    async def _delay(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests.append((request.method, request.path_qs))
         if self.latency:
             await asyncio.sleep(self.latency)
@@ -185,10 +198,10 @@ class FakeEntra:
         tenant = request.match_info["tenant"]
         if self._faults:
             fault = self._faults[0]
-            fault[1] -= 1
-            if fault[1] <= 0:
+            fault.remaining -= 1
+            if fault.remaining <= 0:
                 self._faults.pop(0)
-            return self._scripted_failure(fault[0])
+            return self._scripted_failure(fault)
         if tenant != self.tenant_id:
             return self._tenant_not_found(tenant)
         if form.get("grant_type") != "client_credentials":
@@ -196,8 +209,7 @@ class FakeEntra:
                 400,
                 "unsupported_grant_type",
                 70003,
-                "The app requested an unsupported grant type "
-                f"'{form.get('grant_type', '')}'.",
+                f"The app requested an unsupported grant type '{form.get('grant_type', '')}'.",
             )
         client_id = form.get("client_id", "")
         if client_id != self.client_id:
@@ -266,8 +278,7 @@ class FakeEntra:
             401,
             "invalid_client",
             7000218,
-            "The request body must contain the following parameter: 'client_assertion' or "
-            "'client_secret'.",
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
         )
 
     def _tenant_not_found(self, tenant: str) -> web.Response:
@@ -280,19 +291,17 @@ class FakeEntra:
             "this may happen if there are no active subscriptions for the tenant.",
         )
 
-    def _scripted_failure(self, status: int) -> web.Response:
-        if status == 429:
+    def _scripted_failure(self, fault: _Fault) -> web.Response:
+        if fault.status == 429:
             resp = self._error(429, "temporarily_unavailable", 50196, "Too many requests.")
-            resp.headers["Retry-After"] = "1"
-            return resp
-        if status >= 500:
-            return self._error(
-                status,
-                "temporarily_unavailable",
-                50168,
-                "The server is temporarily unable to service your request. Please retry.",
-            )
-        return self._error(status, "invalid_request", 90000, "Scripted failure.")
+        elif fault.status >= 500:
+            text = "The server is temporarily unable to service your request. Please retry."
+            resp = self._error(fault.status, "temporarily_unavailable", 50168, text)
+        else:
+            resp = self._error(fault.status, "invalid_request", 90000, "Scripted failure.")
+        if fault.retry_after is not None or fault.status == 429:
+            resp.headers["Retry-After"] = str(1 if fault.retry_after is None else fault.retry_after)
+        return resp
 
     @staticmethod
     def _error(status: int, error: str, code: int, text: str) -> web.Response:
@@ -334,9 +343,7 @@ def _decode_jwt(token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
     if len(parts) != 3 or not all(parts):
         return None
     try:
-        header, payload = (
-            json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts[:2]
-        )
+        header, payload = (json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts[:2])
     except (ValueError, binascii.Error):
         return None
     if not isinstance(header, dict) or not isinstance(payload, dict):

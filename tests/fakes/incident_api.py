@@ -1,10 +1,10 @@
 """A fake incident service: Microsoft Graph security (v1.0 and beta) and the legacy Defender API.
 
-One plain-http aiohttp server on 127.0.0.1 serves all three flavours so a test can point the
+One plain-http aiohttp server on 127.0.0.1 serves all three flavours, so a test can point the
 bot at whichever API it is configured for and count what it sent.  Answers follow the real
-wire formats: Graph's ``{"error": {"code", "message", "innerError"}}`` errors with a
-``request-id`` header on every response, ``@odata.context``/``@odata.nextLink`` envelopes,
-``Retry-After`` on throttling, and alerts only with ``$expand=alerts``.
+wire formats: Graph error bodies plus a ``request-id`` header on every response,
+``@odata.context``/``@odata.nextLink`` envelopes, ``Retry-After`` when throttling, and alerts
+only with ``$expand=alerts``.
 """
 
 from __future__ import annotations
@@ -28,9 +28,8 @@ from aiohttp import web
 
 Flavor = Literal["v1.0", "beta", "defender"]
 FIXTURE_DIR = Path(__file__).resolve().parent.parent / "data" / "graph"
-_FILE_FLAVORS: dict[str, Flavor] = {"v1": "v1.0", "beta": "beta", "defender": "defender"}
 BOT_NAME = "Incident Bot (app)"
-
+_FILE_FLAVORS: dict[str, Flavor] = {"v1": "v1.0", "beta": "beta", "defender": "defender"}
 _CODES = {
     400: ("BadRequest", "Invalid request."),
     401: ("InvalidAuthenticationToken", "Access token validation failure."),
@@ -42,36 +41,37 @@ _CODES = {
     503: ("ServiceUnavailable", "The service is currently unavailable. Please retry later."),
     504: ("GatewayTimeout", "The gateway did not receive a response in time."),
 }
-# Writable fields and the enum members each API accepts; a wrong-case or renamed value (such as
-# sending the legacy "TruePositive" to Graph) must fail here as it does in production.
-_CLASSIFICATION = {"unknown", "falsePositive", "truePositive", "informationalExpectedActivity"}
-_DETERMINATION_V1 = {
-    "unknown", "apt", "malware", "securityPersonnel", "securityTesting", "unwantedSoftware", "other",
-    "multiStagedAttack", "compromisedAccount", "phishing", "maliciousUserActivity", "notMalicious",
-    "notEnoughDataToValidate", "confirmedActivity", "lineOfBusinessApplication",
-}  # fmt: skip
-# Beta still documents the pre-2024 names, so it accepts both spellings.
-_DETERMINATION_BETA = _DETERMINATION_V1 | {"compromisedUser", "clean", "insufficientData", "confirmedUserActivity"}
-_GRAPH_STATUS = {"active", "resolved", "inProgress", "awaitingAction"}
+# Writable fields and accepted enum members per API, so that e.g. sending the legacy
+# "TruePositive" to Graph, or a pre-2024 determination name to v1.0, fails as in production.
+_CLASSES = "unknown falsePositive truePositive informationalExpectedActivity"
+_DETERMINATIONS = (
+    "unknown apt malware securityPersonnel securityTesting unwantedSoftware other multiStagedAttack "
+    "compromisedAccount phishing maliciousUserActivity notMalicious notEnoughDataToValidate "
+    "confirmedActivity lineOfBusinessApplication"
+)
+_OLD_NAMES = " compromisedUser clean insufficientData confirmedUserActivity"  # beta still takes these
+_GRAPH_STATUS = "active resolved inProgress awaitingAction"
 _ENUMS: dict[Flavor, dict[str, set[str]]] = {
-    "v1.0": {"status": _GRAPH_STATUS, "classification": _CLASSIFICATION, "determination": _DETERMINATION_V1},
-    "beta": {"status": _GRAPH_STATUS, "classification": _CLASSIFICATION, "determination": _DETERMINATION_BETA},
-    "defender": {
-        "status": {"Active", "Resolved", "InProgress", "Redirected"},
-        "classification": {"Unknown", "FalsePositive", "TruePositive", "InformationalExpectedActivity"},
-    },
-}
+    "v1.0": {"status": set(_GRAPH_STATUS.split()), "classification": set(_CLASSES.split()),
+             "determination": set(_DETERMINATIONS.split())},
+    "beta": {"status": set(_GRAPH_STATUS.split()), "classification": set(_CLASSES.split()),
+             "determination": set((_DETERMINATIONS + _OLD_NAMES).split())},
+    "defender": {"status": {"Active", "Resolved", "InProgress", "Redirected"},
+                 "classification": {"Unknown", "FalsePositive", "TruePositive",
+                                    "InformationalExpectedActivity"}},
+}  # fmt: skip
 _WRITABLE: dict[Flavor, set[str]] = {
-    "v1.0": {"assignedTo", "classification", "determination", "status", "customTags",
-             "resolvingComment", "description", "displayName", "severity"},
+    "v1.0": {"assignedTo", "classification", "determination", "status", "customTags", "resolvingComment",
+             "description", "displayName", "severity"},
     "beta": {"assignedTo", "classification", "determination", "status", "customTags", "tags",
              "resolvingComment"},
     "defender": {"status", "assignedTo", "classification", "determination", "tags", "comment"},
 }  # fmt: skip
-# Evolvable enum members listed after unknownFutureValue reach clients only when they ask
-# with "Prefer: include-unknown-enum-members"; everyone else sees unknownFutureValue.
+# Evolvable enum members (listed after unknownFutureValue) reach a client only when it sends
+# "Prefer: include-unknown-enum-members"; everyone else reads unknownFutureValue.
 _EVOLVED_STATUS = {"awaitingAction"}
-_FILTER_CLAUSE = re.compile(r"^\(?\s*(\w+)\s+(eq|ne|gt|ge|lt|le)\s+('(?:[^']|'')*'|[^\s)]+)\s*\)?$", re.I)
+_PREFER_UNKNOWN = "include-unknown-enum-members"
+_EQ_CLAUSE = re.compile(r"^\(?\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*\)?$")
 
 
 @dataclass
@@ -81,12 +81,12 @@ class RecordedRequest:
     query: dict[str, str]
     headers: dict[str, str]
     json: Any | None
-    time: float  # time.monotonic(), to measure back-off between retries
+    time: float  # time.monotonic(), so tests can measure back-off between retries
 
 
 @dataclass
 class _Fault:
-    status: int  # 0 means: drop the connection without answering
+    status: int  # 0: drop the connection without answering
     remaining: int
     retry_after: float | None
     path_contains: str | None
@@ -94,16 +94,15 @@ class _Fault:
 
 
 class _ApiError(Exception):
-    """Raised by handlers; the middleware turns it into Graph's error body."""
+    """Raised by handlers; the middleware renders it as Graph's error body."""
 
     def __init__(self, status: int, message: str | None = None) -> None:
         super().__init__(message)
-        self.status = status
-        self.message = message
+        self.status, self.message = status, message
 
 
 def _now() -> str:
-    # Graph writes seven fractional digits; matching that keeps parsers honest.
+    # Graph writes seven fractional digits; matching that keeps the bot's parser honest.
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
@@ -127,7 +126,8 @@ class FakeIncidentApi:
         app.router.add_get("/api/incidents", self._defender_list)
         app.router.add_get("/api/incidents/{id}", self._defender_get)
         app.router.add_patch("/api/incidents/{id}", self._defender_patch)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A request parked in `latency` must not hold teardown for aiohttp's default 60 s.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         self._port = int(self._runner.addresses[0][1])
@@ -168,8 +168,7 @@ class FakeIncidentApi:
         return sum(
             1
             for r in self.requests
-            if (method is None or r.method == method.upper())
-            and (path_contains is None or path_contains in r.path)
+            if (method is None or r.method == method.upper()) and (path_contains or "") in r.path
         )
 
     def put(self, flavor: Flavor, incident: dict[str, Any]) -> None:
@@ -177,11 +176,11 @@ class FakeIncidentApi:
         self.incidents[flavor][key] = copy.deepcopy(incident)
 
     def get(self, flavor: Flavor, incident_id: str | int) -> dict[str, Any] | None:
-        """The stored incident (with alerts and comments), to check what a PATCH changed."""
-        found = self.incidents[flavor].get(str(incident_id))
-        return copy.deepcopy(found) if found is not None else None
+        """A copy of the stored incident (alerts and comments included), e.g. after a PATCH."""
+        return copy.deepcopy(self.incidents[flavor].get(str(incident_id)))
 
     def load_fixtures(self, directory: Path = FIXTURE_DIR) -> None:
+        """Load every ``incident_<id>.<v1|beta|defender>.json`` into its flavour."""
         for path in sorted(directory.glob("incident_*.json")):
             self.put(_FILE_FLAVORS[path.name.split(".")[1]], json.loads(path.read_text("utf-8")))
 
@@ -203,9 +202,9 @@ class FakeIncidentApi:
 
     def _take_fault(self, request: web.Request) -> _Fault | None:
         for fault in self._faults:
-            if (fault.method is None or fault.method.upper() == request.method) and (
-                fault.path_contains is None or fault.path_contains in request.path_qs
-            ):
+            if (fault.method or request.method).upper() == request.method and (
+                fault.path_contains or ""
+            ) in request.path_qs:
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self._faults.remove(fault)
@@ -221,29 +220,28 @@ class FakeIncidentApi:
             parsed = json.loads(body) if body else None
         except ValueError:
             parsed = None
+        query, headers = dict(request.query), dict(request.headers)
         self.requests.append(
-            RecordedRequest(request.method, request.path, dict(request.query), dict(request.headers),
-                            parsed, time.monotonic())
-        )  # fmt: skip
+            RecordedRequest(request.method, request.path, query, headers, parsed, time.monotonic())
+        )
         if self.latency:
             await asyncio.sleep(self.latency)
         fault = self._take_fault(request)
         if fault is not None and fault.status == 0:
-            # No answer at all: the client sees the peer close mid-request.
             assert request.transport is not None
-            request.transport.abort()
+            request.transport.abort()  # the client sees the peer vanish mid-request
             return web.Response()
         if fault is not None:
             resp = _error(request, fault.status)
             if fault.retry_after is not None or fault.status == 429:
-                resp.headers["Retry-After"] = f"{fault.retry_after if fault.retry_after is not None else 1:g}"
+                resp.headers["Retry-After"] = f"{1 if fault.retry_after is None else fault.retry_after:g}"
             return resp
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or not self.is_valid_token(auth[7:]):
-            resp = _error(request, 401, "Access token is empty." if not auth else None)
+            resp = _error(request, 401, None if auth else "Access token is empty.")
             resp.headers["WWW-Authenticate"] = 'Bearer realm="", error="invalid_token"'
             return resp
-        if "id" in request.match_info and not request.match_info["id"].isdigit():
+        if not request.match_info.get("id", "0").isdigit():
             return _error(request, 400, f"Invalid incident id '{request.match_info['id']}'.")
         try:
             result = await handler(request)
@@ -251,7 +249,7 @@ class FakeIncidentApi:
             return _error(request, exc.status, exc.message)
         except web.HTTPException as exc:  # no such route or method
             return _error(request, exc.status)
-        result.headers["request-id"] = result.headers.get("request-id", str(uuid.uuid4()))
+        result.headers.setdefault("request-id", str(uuid.uuid4()))
         return result
 
     def _incident(self, request: web.Request, flavor: Flavor) -> dict[str, Any]:
@@ -264,10 +262,13 @@ class FakeIncidentApi:
     def _flavor(request: web.Request) -> Flavor:
         return "v1.0" if request.match_info["version"] == "v1.0" else "beta"
 
-    def _graph_view(self, request: web.Request, incident: dict[str, Any], expand: bool) -> dict[str, Any]:
+    def _ctx(self, request: web.Request, fragment: str) -> str:
+        return f"{self.origin}/{request.match_info['version']}/$metadata#{fragment}"
+
+    @staticmethod
+    def _view(request: web.Request, incident: dict[str, Any], expand: bool) -> dict[str, Any]:
         view = {k: copy.deepcopy(v) for k, v in incident.items() if expand or k != "alerts"}
-        prefer = request.headers.get("Prefer", "")
-        if view.get("status") in _EVOLVED_STATUS and "include-unknown-enum-members" not in prefer:
+        if view.get("status") in _EVOLVED_STATUS and _PREFER_UNKNOWN not in request.headers.get("Prefer", ""):
             view["status"] = "unknownFutureValue"
         return view
 
@@ -276,59 +277,58 @@ class FakeIncidentApi:
     async def _graph_get(self, request: web.Request) -> web.Response:
         incident = self._incident(request, self._flavor(request))
         expand = "alerts" in request.query.get("$expand", "")
-        entity = "security/incidents(alerts())/$entity" if expand else "security/incidents/$entity"
-        ctx = f"{self.origin}/{request.match_info['version']}/$metadata#{entity}"
-        return _json({"@odata.context": ctx, **self._graph_view(request, incident, expand)})
+        ctx = self._ctx(
+            request, "security/incidents(alerts())/$entity" if expand else "security/incidents/$entity"
+        )
+        return web.json_response({"@odata.context": ctx, **self._view(request, incident, expand)})
 
     async def _graph_list(self, request: web.Request) -> web.Response:
-        version = request.match_info["version"]
-        items = self._filtered(request, self.incidents[self._flavor(request)], "createdDateTime", "id")
+        items = _filtered(request, self.incidents[self._flavor(request)], "createdDateTime", "id")
         expand = "alerts" in request.query.get("$expand", "")
         top, offset = _page(request, default=10, maximum=50, token="$skiptoken")
-        page = [self._graph_view(request, i, expand) for i in items[offset : offset + top]]
-        out: dict[str, Any] = {"@odata.context": f"{self.origin}/{version}/$metadata#security/incidents"}
-        if request.query.get("$count") == "true":
-            out["@odata.count"] = len(items)
-        out["value"] = page
+        out: dict[str, Any] = {
+            "@odata.context": self._ctx(request, "security/incidents"),
+            "value": [self._view(request, i, expand) for i in items[offset : offset + top]],
+        }
         if offset + top < len(items):
-            skiptoken = base64.urlsafe_b64encode(f"offset={offset + top}".encode()).decode()
-            out["@odata.nextLink"] = _link(self.origin + request.path, request, "$skiptoken", skiptoken)
-        return _json(out)
+            token = base64.urlsafe_b64encode(f"offset={offset + top}".encode()).decode()
+            out["@odata.nextLink"] = _link(self.origin + request.path, request, "$skiptoken", token)
+        return web.json_response(out)
 
     async def _graph_patch(self, request: web.Request) -> web.Response:
         flavor = self._flavor(request)
         incident = self._incident(request, flavor)
-        changes = await _changes(request, flavor)
+        incident.update(await _changes(request, flavor), lastUpdateDateTime=_now())
         if flavor == "v1.0":
-            changes["lastModifiedBy"] = BOT_NAME
-        incident.update(changes, lastUpdateDateTime=_now())
-        ctx = f"{self.origin}/{request.match_info['version']}/$metadata#security/incidents/$entity"
-        return _json({"@odata.context": ctx, **self._graph_view(request, incident, False)})
+            incident["lastModifiedBy"] = BOT_NAME
+        ctx = self._ctx(request, "security/incidents/$entity")
+        return web.json_response({"@odata.context": ctx, **self._view(request, incident, False)})
 
     async def _graph_comment(self, request: web.Request) -> web.Response:
         flavor = self._flavor(request)
         incident = self._incident(request, flavor)
-        body = await _json_body(request)
-        text = body.get("comment")
+        text = (await _json_body(request)).get("comment")
         if not isinstance(text, str) or not text.strip():
             raise _ApiError(400, "The comment property is required.")
         if flavor == "v1.0":
             comment = {"comment": text, "createdByDisplayName": BOT_NAME, "createdDateTime": _now()}
-        else:
+        else:  # the older beta shape
             comment = {"comment": text, "createdBy": BOT_NAME, "createdTime": _now()}
         incident.setdefault("comments", []).append(comment)
         incident["lastUpdateDateTime"] = _now()
-        ctx = f"{self.origin}/{request.match_info['version']}/$metadata#Collection(microsoft.graph.security.alertComment)"
-        return _json({"@odata.context": ctx, "value": copy.deepcopy(incident["comments"])})
+        ctx = self._ctx(request, "Collection(microsoft.graph.security.alertComment)")
+        return web.json_response({"@odata.context": ctx, "value": copy.deepcopy(incident["comments"])})
 
     # ---- legacy Defender API ---------------------------------------------------------------
 
     async def _defender_get(self, request: web.Request) -> web.Response:
         incident = self._incident(request, "defender")
-        return _json({"@odata.context": f"{self.origin}/api/$metadata#Incidents/$entity", **incident})
+        return web.json_response(
+            {"@odata.context": f"{self.origin}/api/$metadata#Incidents/$entity", **incident}
+        )
 
     async def _defender_list(self, request: web.Request) -> web.Response:
-        items = self._filtered(request, self.incidents["defender"], "createdTime", "incidentId")
+        items = _filtered(request, self.incidents["defender"], "createdTime", "incidentId")
         top, offset = _page(request, default=100, maximum=100, token="$skip")
         out: dict[str, Any] = {
             "@odata.context": f"{self.origin}/api/$metadata#Incidents",
@@ -336,46 +336,35 @@ class FakeIncidentApi:
         }
         if offset + top < len(items):
             out["@odata.nextLink"] = _link(
-                self.origin + request.path, request, "$skip", str(offset + top), top=top
+                self.origin + request.path, request, "$skip", str(offset + top), top
             )
-        return _json(out)
+        return web.json_response(out)
 
     async def _defender_patch(self, request: web.Request) -> web.Response:
         incident = self._incident(request, "defender")
         changes = await _changes(request, "defender")
         if "comment" in changes:
-            text = changes.pop("comment")
-            incident.setdefault("comments", []).append(
-                {"comment": text, "createdBy": BOT_NAME, "createdTime": _now()}
-            )
+            entry = {"comment": changes.pop("comment"), "createdBy": BOT_NAME, "createdTime": _now()}
+            incident.setdefault("comments", []).append(entry)
         incident.update(changes, lastUpdateTime=_now())
-        return _json({"@odata.context": f"{self.origin}/api/$metadata#Incidents/$entity", **incident})
-
-    @staticmethod
-    def _filtered(
-        request: web.Request, store: dict[str, dict[str, Any]], created: str, key: str
-    ) -> list[dict[str, Any]]:
-        # Newest first, as both APIs document; ids break ties so paging is deterministic.
-        items = sorted(store.values(), key=lambda i: (str(i.get(created, "")), int(i[key])), reverse=True)
-        clauses = [_FILTER_CLAUSE.match(c.strip()) for c in re.split(r"\s+and\s+", request.query.get("$filter", ""))]
-        if not request.query.get("$filter") or not all(clauses):
-            return items  # an unsupported filter is ignored rather than guessed at
-        return [i for i in items if all(_matches(i, m) for m in clauses if m is not None)]
+        return web.json_response(
+            {"@odata.context": f"{self.origin}/api/$metadata#Incidents/$entity", **incident}
+        )
 
 
-def _matches(item: dict[str, Any], clause: re.Match[str]) -> bool:
-    field, op, raw = clause.group(1), clause.group(2).lower(), clause.group(3)
-    value: Any = raw[1:-1].replace("''", "'") if raw.startswith("'") else raw
-    actual: Any = item.get(field)
-    try:  # dates compare as instants, whatever the number of fractional digits
-        actual, value = datetime.fromisoformat(str(actual)), datetime.fromisoformat(str(value))
-    except ValueError:
-        actual, value = str(actual), str(value)
-    ops: dict[str, Callable[[Any, Any], bool]] = {
-        "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
-        "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
-    }  # fmt: skip
-    return ops[op](actual, value)
+def _filtered(
+    request: web.Request, store: dict[str, dict[str, Any]], created: str, key: str
+) -> list[dict[str, Any]]:
+    # Newest first, as both APIs document; ids break ties so that paging is deterministic.
+    items = sorted(
+        store.values(), key=lambda i: (str(i.get(created, "")), str(i[key]).zfill(20)), reverse=True
+    )
+    raw = request.query.get("$filter", "")
+    clauses = [_EQ_CLAUSE.match(c.strip()) for c in re.split(r"\s+and\s+", raw)]
+    if not raw or not all(clauses):
+        return items  # only "field eq 'value' [and ...]" is understood; anything else is ignored
+    wanted = {m.group(1): m.group(2).replace("''", "'") for m in clauses if m is not None}
+    return [i for i in items if all(str(i.get(k)) == v for k, v in wanted.items())]
 
 
 def _page(request: web.Request, *, default: int, maximum: int, token: str) -> tuple[int, int]:
@@ -411,20 +400,15 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 async def _changes(request: web.Request, flavor: Flavor) -> dict[str, Any]:
     body = await _json_body(request)
-    unknown = set(body) - _WRITABLE[flavor]
-    if unknown:
-        raise _ApiError(400, f"Properties not writable: {sorted(unknown)}")
+    if unknown := set(body) - _WRITABLE[flavor]:
+        raise _ApiError(400, f"Properties are not writable: {sorted(unknown)}")
     for field, allowed in _ENUMS[flavor].items():
         if field in body and body[field] not in allowed:
             raise _ApiError(400, f"Requested value '{body[field]}' was not found.")
-    evolvable_ok = "include-unknown-enum-members" in request.headers.get("Prefer", "")
-    if flavor != "defender" and body.get("status") in _EVOLVED_STATUS and not evolvable_ok:
+    evolved = flavor != "defender" and body.get("status") in _EVOLVED_STATUS
+    if evolved and _PREFER_UNKNOWN not in request.headers.get("Prefer", ""):
         raise _ApiError(400, f"Requested value '{body['status']}' was not found.")
     return body
-
-
-def _json(payload: dict[str, Any], status: int = 200) -> web.Response:
-    return web.json_response(payload, status=status, content_type="application/json")
 
 
 def _error(request: web.Request, status: int, message: str | None = None) -> web.Response:
@@ -435,6 +419,5 @@ def _error(request: web.Request, status: int, message: str | None = None) -> web
         "request-id": request_id,
         "client-request-id": request.headers.get("client-request-id", request_id),
     }
-    resp = _json({"error": {"code": code, "message": message or default, "innerError": inner}}, status)
-    resp.headers["request-id"] = request_id
-    return resp
+    body = {"error": {"code": code, "message": message or default, "innerError": inner}}
+    return web.json_response(body, status=status, headers={"request-id": request_id})
