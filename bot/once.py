@@ -34,5 +34,13 @@ class Once:
         """Mark the effect as done."""
         await self._cache.set(f"done:{key}", "1", ttl=self._ttl)
 
+    async def first_within(self, key: str, seconds: int) -> bool:
+        """True for the first call with `key` in `seconds` (a double click is the second)."""
+        try:
+            await self._cache.add(f"recent:{key}", "1", ttl=seconds)
+            return True
+        except ValueError:
+            return False
+
     async def is_done(self, key: str) -> bool:
         return await self._cache.get(f"done:{key}") is not None

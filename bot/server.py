@@ -18,6 +18,7 @@ from bot.errors import ConfigError
 from bot.health import Readiness, check_until_ready
 from bot.intake import Intake, MemoryIntake
 from bot.once import Once
+from bot.people import People
 from bot.services import Services, open_services
 from bot.slackweb import build_web_client
 from bot.work import build_work
@@ -68,7 +69,10 @@ class Bot:
         self.services = services
         self.slack = build_web_client(settings)
         self.once = Once(services.cache)
-        self.work = build_work(services, self.slack, self.once)
+        self.people = People(
+            self.slack, services.cache, writers=settings.incident_writers, everyone_writes=services.demo
+        )
+        self.work = build_work(services, self.slack, self.once, self.people)
         self.intake: Intake = intake or MemoryIntake(self.work.handle, on_dead=self.work.on_dead)
         self.readiness = Readiness(intake=self.intake.mode)
         deps = {

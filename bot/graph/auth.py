@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import msal
+import msal.exceptions
 
 from bot.errors import AuthError
 
@@ -94,15 +95,22 @@ class TokenProvider:
                 verify=self._verify,
                 timeout=10,
             )
-        except ValueError as exc:  # MSAL raises ValueError for an authority it cannot load
-            raise AuthError(_first_sentence(str(exc)), code=_aadsts_in(str(exc))) from None
-        except OSError as exc:
-            raise AuthError(f"identity provider unreachable: {type(exc).__name__}") from None
+        except ValueError as exc:
+            # MSAL raises ValueError for an authority it cannot load; Entra's own reason
+            # (e.g. AADSTS90002 tenant not found) is in the exception it chained from.
+            detail = f"{exc} {exc.__context__ or ''}"
+            code = _aadsts_in(detail)
+            reason = _entra_reason(str(exc.__context__ or "")) if code else _first_sentence(str(exc))
+            raise AuthError(reason, code=code) from None
 
     def _acquire_blocking(self) -> dict[str, Any]:
-        if self._app is None:
-            self._app = self._build_app()
-        result: dict[str, Any] = self._app.acquire_token_for_client(scopes=[self._credentials.scope])
+        try:
+            if self._app is None:
+                self._app = self._build_app()
+            result: dict[str, Any] = self._app.acquire_token_for_client(scopes=[self._credentials.scope])
+        except (OSError, msal.exceptions.MsalServiceError) as exc:
+            # requests' connection errors are OSErrors; MSAL raises MsalServiceError on an HTTP 5xx
+            raise AuthError(f"identity provider unavailable ({type(exc).__name__})") from None
         return result
 
     async def token(self) -> str:
@@ -113,10 +121,7 @@ class TokenProvider:
             if self._token and time.monotonic() < self._expires_at:
                 return self._token
             self.token_requests += 1
-            try:
-                result = await asyncio.to_thread(self._acquire_blocking)
-            except OSError as exc:
-                raise AuthError(f"identity provider unreachable: {type(exc).__name__}") from None
+            result = await asyncio.to_thread(self._acquire_blocking)
             if "access_token" not in result:
                 error = auth_error_from_msal(result)
                 logger.warning("token request refused: %s", error)
@@ -130,6 +135,12 @@ class TokenProvider:
 def _aadsts_in(text: str) -> str | None:
     match = _AADSTS.search(text)
     return match.group(0) if match else None
+
+
+def _entra_reason(text: str) -> str:
+    """'AADSTS90002: Tenant 'x' not found.' out of an error text that quotes Entra's JSON."""
+    match = re.search(r"AADSTS\d+:[^\\\"\n]*", text)
+    return match.group(0).split(" Trace ID:")[0].strip() if match else _first_sentence(text)
 
 
 def _first_sentence(text: str) -> str:

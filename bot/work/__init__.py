@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.incident import CardContext
 from bot.intake import Job
 from bot.once import Once
+from bot.people import People
 from bot.services import Services
 
 logger = logging.getLogger(__name__)
@@ -19,8 +20,9 @@ logger = logging.getLogger(__name__)
 class Work:
     """Shared state of the job handlers and their dispatch by job kind."""
 
-    def __init__(self, services: Services, slack: AsyncWebClient, once: Once) -> None:
+    def __init__(self, services: Services, slack: AsyncWebClient, once: Once, people: People) -> None:
         self.services = services
+        self.people = people
         self.settings = services.settings
         self.incidents = services.incidents
         self.slack = slack
@@ -63,11 +65,11 @@ class Work:
         )
 
 
-def build_work(services: Services, slack: AsyncWebClient, once: Once) -> Work:
+def build_work(services: Services, slack: AsyncWebClient, once: Once, people: People) -> Work:
     """Work with every job kind registered."""
     from bot.work import reading, writing
 
-    work = Work(services, slack, once)
+    work = Work(services, slack, once, people)
     reading.register(work)
     writing.register(work)
     return work

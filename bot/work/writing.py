@@ -1,9 +1,216 @@
-"""Jobs that change incidents (comment, assign, resolve, tags) — registered in `register`."""
+"""Jobs that change incidents: comment, assign, resolve, status, tags, and refresh.
+
+Every write is checked against INCIDENT_WRITERS, happens once (the job's key is claimed in
+the shared cache), is signed with the Slack user's name and e-mail, is written to the audit
+log, and ends with the card redrawn where it was clicked.
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+from bot.blocks.refs import IncidentRef
+from bot.errors import BotError
+from bot.explain import explain
+from bot.intake import Job
+from bot.models import IncidentSnapshot, Status
+from bot.people import People, Person
 from bot.work import Work
+from bot.work.places import redraw, tell
+
+logger = logging.getLogger(__name__)
+audit = logging.getLogger("bot.audit")
+
+NOT_CONFIGURED = (
+    "Changing incidents from Slack is not enabled in this workspace yet: an admin must set "
+    "INCIDENT_WRITERS to the Slack user (U…) or user-group (S…) ids allowed to do it."
+)
+NOT_ALLOWED = (
+    "You are not allowed to change incidents from Slack. Ask an admin to add you to INCIDENT_WRITERS."
+)
 
 
 def register(work: Work) -> None:
-    """Writes arrive with the actions issue; nothing to register yet."""
+    work.on("write", lambda job: write(work, job), lambda job: gave_up(work, job))
+    work.on("refresh", lambda job: refresh(work, job))
+
+
+def refusal_text(people: People) -> str:
+    """Why this person may not write, and what an admin would set."""
+    return NOT_ALLOWED if people.writers_configured else NOT_CONFIGURED
+
+
+async def refresh(work: Work, job: Job) -> None:
+    """Fetch past the cache and redraw the card."""
+    ref = IncidentRef.loads(job.payload["ref"])
+    try:
+        snapshot = await work.incidents.get(ref.id, fresh=True)
+    except BotError as error:
+        await tell(work, ref, job.payload["user_id"], explain(error, ref.id, work.settings.azure_tenant_id))
+        return
+    await redraw(work, ref, snapshot)
+
+
+def _with_signature(text: str, person: Person) -> str:
+    return f"{text.strip()}\n\n— {person.signature}"
+
+
+async def write(work: Work, job: Job) -> None:
+    """Run one write job from start to the redrawn card."""
+    payload = job.payload
+    ref = IncidentRef.loads(payload["ref"])
+    user_id = payload["user_id"]
+    op = payload["op"]
+    if not await work.people.may_write(user_id):
+        audit.info("refused", extra=_audit_fields(user_id, None, op, ref.id, {}, "refused"))
+        await tell(work, ref, user_id, refusal_text(work.people))
+        return
+    key = f"write:{payload['key']}"
+    if not await work.once.begin(key, job.id):
+        logger.info("write %s already done or being done by another job", payload["key"])
+        return
+    person = await work.people.person(user_id)
+    try:
+        snapshot, changes, note = await _apply(work, op, ref.id, payload.get("args") or {}, person, job)
+    except PartialWrite as partial:
+        audit.info(
+            op,
+            extra=_audit_fields(user_id, person.email, op, ref.id, partial.changes, "partial", partial.error),
+        )
+        await work.once.finish(key)
+        await redraw(work, ref, partial.snapshot)
+        await tell(work, ref, user_id, partial.message)
+        return
+    except BotError as error:
+        audit.info(
+            op,
+            extra=_audit_fields(
+                user_id, person.email, op, ref.id, payload.get("args") or {}, "failed", error
+            ),
+        )
+        await work.once.finish(key)  # a refused write is an answer, not something to retry
+        await tell(work, ref, user_id, f"Nothing was changed. {explain(error, ref.id)}")
+        return
+    audit.info(op, extra=_audit_fields(user_id, person.email, op, ref.id, changes, "ok"))
+    await work.once.finish(key)
+    await redraw(work, ref, snapshot)
+    if note:
+        await tell(work, ref, user_id, note)
+
+
+class PartialWrite(Exception):
+    """The first step of a two-step write was saved and the second was not."""
+
+    def __init__(self, snapshot: IncidentSnapshot, changes: dict[str, Any], message: str, error: BotError):
+        self.snapshot = snapshot
+        self.changes = changes
+        self.message = message
+        self.error = error
+        super().__init__(message)
+
+
+async def _apply(
+    work: Work, op: str, incident_id: str, args: dict[str, Any], person: Person, job: Job
+) -> tuple[IncidentSnapshot, dict[str, Any], str | None]:
+    """Do the write; returns the new snapshot, the changes for the audit log, and a note for the user."""
+    incidents = work.incidents
+    changes: dict[str, Any]
+    if op == "comment":
+        text = _with_signature(args["text"], person)
+        if job.attempt > 1 and await _comment_exists(work, incident_id, text):
+            return await incidents.get(incident_id), {"comment": "(already saved)"}, None
+        return await incidents.add_comment(incident_id, text), {"comment": text}, None
+    if op == "assign_me":
+        if not person.email:
+            raise_user(
+                "Your Slack profile has no e-mail address, so Defender cannot assign the incident "
+                "to you. Use Assign… with your address."
+            )
+        changes = {"assignedTo": person.email}
+    elif op == "assign":
+        changes = {"assignedTo": args["assignee"]}
+    elif op == "unassign":
+        changes = {"assignedTo": ""}
+    elif op == "reopen":
+        changes = {"status": Status.ACTIVE.value}
+    elif op == "in_progress":
+        changes = {"status": Status.IN_PROGRESS.value}
+    elif op == "tags":
+        changes = {"customTags": list(args["tags"])}
+    elif op == "resolve":
+        return await _resolve(work, incident_id, args, person)
+    else:
+        raise ValueError(f"unknown write {op!r}")
+    return await incidents.update(incident_id, changes), changes, None
+
+
+async def _resolve(
+    work: Work, incident_id: str, args: dict[str, Any], person: Person
+) -> tuple[IncidentSnapshot, dict[str, Any], str | None]:
+    changes: dict[str, Any] = {
+        "status": Status.RESOLVED.value,
+        "classification": args["classification"],
+        "determination": args["determination"],
+    }
+    snapshot = await work.incidents.update(incident_id, changes)
+    comment = (args.get("comment") or "").strip()
+    if not comment:
+        return snapshot, changes, None
+    try:
+        snapshot = await work.incidents.add_comment(incident_id, _with_signature(comment, person))
+    except BotError as error:
+        message = (
+            f"Incident {incident_id} was resolved ({args['classification']}, {args['determination']}), "
+            f"but your resolving comment was NOT saved: {explain(error, incident_id)} "
+            "Add it again with Add comment."
+        )
+        raise PartialWrite(snapshot, changes, message, error) from None
+    return snapshot, {**changes, "comment": comment}, None
+
+
+class UserFacingRefusal(BotError):
+    """A write the bot refuses before calling the API; the message is shown as is."""
+
+
+def raise_user(message: str) -> None:
+    raise UserFacingRefusal(message)
+
+
+async def _comment_exists(work: Work, incident_id: str, text: str) -> bool:
+    """After a crash mid-job: did the first attempt already save this exact comment?"""
+    snapshot = await work.incidents.get(incident_id, fresh=True)
+    return any(c.comment.strip() == text.strip() for c in snapshot.incident.comments)
+
+
+async def gave_up(work: Work, job: Job) -> None:
+    ref = IncidentRef.loads(job.payload["ref"])
+    await tell(
+        work,
+        ref,
+        job.payload["user_id"],
+        f":x: Your change to incident {ref.id} did not go through. Nothing was lost on "
+        "Slack's side: please try again.",
+    )
+
+
+def _audit_fields(
+    user_id: str,
+    email: str | None,
+    op: str,
+    incident_id: str,
+    changes: dict[str, Any],
+    result: str,
+    error: BaseException | None = None,
+) -> dict[str, Any]:
+    return {
+        "audit": True,
+        "slack_user": user_id,
+        "email": email,
+        "action": op,
+        "incident_id": incident_id,
+        "fields": sorted(changes),
+        "result": result,
+        "request_id": getattr(error, "request_id", None),
+        "error": type(error).__name__ if error else None,
+    }

@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+
+# Build stage: dependencies in their own layer (rebuilt only when pyproject.toml changes), then the code.
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+RUN python -m venv /opt/venv
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+COPY README.md ./
+COPY bot ./bot
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps .
+
+# Run stage: no compilers, no pip cache, no secrets; a non-root user.
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin incidentbot
+COPY --from=build /opt/venv /opt/venv
+ENV PATH="/opt/venv/bin:$PATH" \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HOST=0.0.0.0 \
+    PORT=3000
+USER 10001
+EXPOSE 3000
+# /healthz answers in both modes (in Socket Mode the HTTP listener serves only the health checks).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '3000'), timeout=4)"]
+ENTRYPOINT ["incident-bot"]

@@ -1,0 +1,87 @@
+"""Who clicked: their name and e-mail from Slack (cached), and whether they may change incidents."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from aiocache.base import BaseCache
+from slack_sdk.web.async_client import AsyncWebClient
+
+logger = logging.getLogger(__name__)
+
+PROFILE_TTL = 3600
+GROUP_TTL = 300
+
+
+@dataclass(frozen=True)
+class Person:
+    """A Slack user as Defender should see them in comments and audit lines."""
+
+    user_id: str
+    name: str
+    email: str | None
+
+    @property
+    def signature(self) -> str:
+        """'Jane Doe (jane@contoso.com) via Slack', appended to what they write in Defender."""
+        who = f"{self.name} ({self.email})" if self.email else f"{self.name} (Slack user {self.user_id})"
+        return f"{who} via Slack"
+
+
+class People:
+    """Slack profiles and the INCIDENT_WRITERS check, both cached in the shared cache."""
+
+    def __init__(
+        self, slack: AsyncWebClient, cache: BaseCache, *, writers: list[str], everyone_writes: bool
+    ) -> None:
+        self._slack = slack
+        self._cache = cache
+        self._writer_users = {w for w in writers if not w.startswith("S")}
+        self._writer_groups = [w for w in writers if w.startswith("S")]
+        self._everyone_writes = everyone_writes
+
+    @property
+    def writers_configured(self) -> bool:
+        return self._everyone_writes or bool(self._writer_users or self._writer_groups)
+
+    async def person(self, user_id: str) -> Person:
+        """Name and e-mail from users.info (needs users:read and users:read.email)."""
+        key = f"person:{user_id}"
+        cached = await self._cache.get(key)
+        if cached is not None:
+            data = json.loads(cached)
+            return Person(user_id, data["name"], data["email"])
+        response = await self._slack.users_info(user=user_id)
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        name = (
+            profile.get("real_name")
+            or profile.get("display_name")
+            or user.get("real_name")
+            or user.get("name")
+            or user_id
+        )
+        email = profile.get("email") or None
+        await self._cache.set(key, json.dumps({"name": name, "email": email}), ttl=PROFILE_TTL)
+        return Person(user_id, str(name), str(email) if email else None)
+
+    async def may_write(self, user_id: str) -> bool:
+        """True for users named in INCIDENT_WRITERS or in one of its user groups (demo: everyone)."""
+        if self._everyone_writes or user_id in self._writer_users:
+            return True
+        for group in self._writer_groups:
+            if user_id in await self._group_members(group):
+                return True
+        return False
+
+    async def _group_members(self, group_id: str) -> set[str]:
+        key = f"usergroup:{group_id}"
+        cached = await self._cache.get(key)
+        if cached is not None:
+            return set(json.loads(cached))
+        response = await self._slack.usergroups_users_list(usergroup=group_id)
+        members = [str(u) for u in response.get("users") or []]
+        await self._cache.set(key, json.dumps(members), ttl=GROUP_TTL)
+        return set(members)

@@ -1,0 +1,65 @@
+"""Where a clicked card lives, and how to redraw it there after a change.
+
+A click in a channel message carries `message`; a click in an ephemeral message or in an
+unfurl does not (an unfurl carries `app_unfurl` and `container.is_app_unfurl`). So what is
+needed to redraw travels in the button value / private_metadata (`IncidentRef`), never
+taken from `body["message"]`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.blocks.incident import build_incident_card, card_fallback_text
+from bot.blocks.messages import build_notice_blocks
+from bot.blocks.refs import IncidentRef, is_response_url, is_safe_url
+from bot.models import IncidentSnapshot
+from bot.slackweb import post_to_response_url
+from bot.work import Work
+
+
+def ref_for_click(body: dict[str, Any], incident_id: str, button_ref: IncidentRef | None) -> IncidentRef:
+    """The card's place from a block_actions payload: unfurl, ephemeral, or channel message.
+
+    The response_url rides along in every case, so notes to the user can be ephemeral replies.
+    """
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    ts = container.get("message_ts")
+    response_url = body.get("response_url")
+    response_url = response_url if response_url and is_response_url(response_url) else None
+    if container.get("is_app_unfurl") or body.get("app_unfurl"):
+        url = (button_ref.url if button_ref else None) or (body.get("app_unfurl") or {}).get("app_unfurl_url")
+        url = url if url and is_safe_url(url) else None
+        return IncidentRef(id=incident_id, url=url, channel=channel, ts=ts, response_url=response_url)
+    if container.get("is_ephemeral"):
+        # chat.update cannot touch an ephemeral message: only its response_url can replace it
+        return IncidentRef(id=incident_id, channel=channel, response_url=response_url)
+    return IncidentRef(id=incident_id, channel=channel, ts=ts, response_url=response_url)
+
+
+async def redraw(work: Work, ref: IncidentRef, snapshot: IncidentSnapshot) -> None:
+    """Show the new state in the card the user clicked."""
+    text = card_fallback_text(snapshot)
+    if ref.url and ref.channel and ref.ts:
+        blocks = build_incident_card(snapshot, work.card_context(unfurl_url=ref.url))
+        await work.slack.chat_unfurl(channel=ref.channel, ts=ref.ts, unfurls={ref.url: {"blocks": blocks}})
+    elif ref.channel and ref.ts:
+        blocks = build_incident_card(snapshot, work.card_context())
+        await work.slack.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+    elif ref.response_url:
+        blocks = build_incident_card(snapshot, work.card_context(shareable=True))
+        body = {"replace_original": True, "response_type": "ephemeral", "text": text, "blocks": blocks}
+        await post_to_response_url(ref.response_url, body)
+
+
+async def tell(work: Work, ref: IncidentRef, user_id: str, text: str) -> None:
+    """An ephemeral note to the person who acted, next to the card."""
+    blocks = build_notice_blocks(text)
+    if ref.response_url:
+        await post_to_response_url(
+            ref.response_url,
+            {"response_type": "ephemeral", "replace_original": False, "text": text, "blocks": blocks},
+        )
+    elif ref.channel:
+        await work.slack.chat_postEphemeral(channel=ref.channel, user=user_id, text=text, blocks=blocks)
