@@ -46,6 +46,13 @@ def _renamed(raw: Any, renames: Mapping[str, str]) -> Any:
     return data
 
 
+def _drop_nulls(data: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """A null enum means "not set": let the field's default stand."""
+    for key in keys:
+        if key in data and data[key] is None:
+            del data[key]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore")
 
@@ -97,6 +104,7 @@ class Alert(_Model):
             return data
         if isinstance(data.get("id"), int):
             data["id"] = str(data["id"])
+        _drop_nulls(data, ("severity",))
         if isinstance(data.get("evidence"), list):
             data["evidence"] = summarize_graph_evidence(data["evidence"])
         elif "devices" in data or "entities" in data:
@@ -146,6 +154,7 @@ class Incident(_Model):
         for key in ("id", "redirectIncidentId"):
             if isinstance(data.get(key), int):
                 data[key] = str(data[key])
+        _drop_nulls(data, ("status", "severity", "classification", "determination"))
         actions = data.get("recommendedActions")
         if isinstance(actions, str):
             data["recommendedActions"] = [actions] if actions.strip() else []

@@ -1,0 +1,42 @@
+"""Request signing, health endpoints, and the shape of what the app answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import aiohttp
+
+from tests.listeners.conftest import SlackWorld
+
+
+async def test_bad_signature_is_refused_and_nothing_is_fetched(world: SlackWorld) -> None:
+    answer = await world.command("2972395", signature="v0=" + "0" * 64)
+    assert answer.status == 401
+    await world.settle()
+    assert world.api.count(path_contains="/security/incidents/") == 0
+    assert world.slack.calls_to("response_url:cmd") == []
+
+
+async def test_timestamp_older_than_five_minutes_is_refused(world: SlackWorld) -> None:
+    answer = await world.command("2972395", timestamp=int(time.time()) - 6 * 60)
+    assert answer.status == 401
+    await world.settle()
+    assert world.api.count(path_contains="/security/incidents/") == 0
+
+
+async def test_healthz_and_readyz(world: SlackWorld) -> None:
+    async with aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{world.bot.port}"
+        async with http.get(f"{base}/healthz") as response:
+            assert response.status == 200
+        for _ in range(50):
+            async with http.get(f"{base}/readyz") as response:
+                body = json.loads(await response.text())
+                if response.status == 200:
+                    break
+            await asyncio.sleep(0.05)
+    assert body["ready"] is True
+    assert body["slack"] == "ok"
+    assert body["incident_api"] == "ok"
