@@ -29,7 +29,7 @@ from bot.blocks.modals import (
     parse_new_tags,
     resulting_tags,
 )
-from bot.blocks.refs import IncidentRef, decode_more_value, encode_more_value
+from bot.blocks.refs import IncidentRef, decode_more_value, encode_more_value, is_response_url, is_safe_url
 from bot.blocks.text import escape_mrkdwn, mrkdwn_cut, slack_date, truncate
 
 __all__ = [
@@ -56,6 +56,8 @@ __all__ = [
     "encode_more_value",
     "escape_mrkdwn",
     "incident_url",
+    "is_response_url",
+    "is_safe_url",
     "modal_errors",
     "mrkdwn_cut",
     "parse_determination_value",

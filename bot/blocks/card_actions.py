@@ -48,7 +48,8 @@ def actions_block(
     """Comment, assign, resolve or reopen, refresh, open in Defender, share (ephemeral cards), more."""
     value = button_value(incident.id, unfurl_url)
     # One primary button at most: on an ephemeral card the next step is to share it, otherwise to take it.
-    take_style = "primary" if not incident.assigned_to and not shareable else None
+    unowned = not incident.assigned_to and incident.status != Status.RESOLVED
+    take_style = "primary" if unowned and not shareable else None
     # On an ephemeral answer sharing it comes first: nothing else the analyst does there is seen by others.
     elements = [_button(ActionId.SHARE, "Share in channel", value, "primary")] if shareable else []
     elements += [

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.blocks.text import (
+    bold,
     code_block,
     code_span,
     mrkdwn,
@@ -24,7 +25,7 @@ from bot.blocks.text import (
     severity_rank,
     slack_date,
 )
-from bot.models import Alert, AlertComment, HuntingQuery, Incident
+from bot.models import Alert, AlertComment, HuntingQuery, Incident, Status
 
 SUMMARY_CHARS = 600
 SUMMARY_LINES = 8
@@ -51,9 +52,13 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": mrkdwn(text)}
 
 
+def _non_blank_lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.strip().splitlines() if line.strip()]
+
+
 def _clip_lines(text: str, max_lines: int) -> str:
     """At most `max_lines` non-blank lines, so one pasted log does not make the card a screen tall."""
-    lines = [line.rstrip() for line in text.strip().splitlines() if line.strip()]
+    lines = _non_blank_lines(text)
     clipped = "\n".join(lines[:max_lines])
     return clipped + (" …" if len(lines) > max_lines else "")
 
@@ -64,11 +69,19 @@ def summary_block(incident: Incident, url: str) -> dict[str, Any] | None:
     if not raw or not raw.strip():
         return None
     title = "Summary" if raw is incident.summary else "Description"
-    clipped = _clip_lines(raw, SUMMARY_LINES)
-    body = mrkdwn_cut(clipped, SUMMARY_CHARS)
-    cut = len(clipped) < len(raw.strip()) or body.endswith("…")
+    body = mrkdwn_cut(_clip_lines(raw, SUMMARY_LINES), SUMMARY_CHARS)
+    cut = len(_non_blank_lines(raw)) > SUMMARY_LINES or body.endswith("…")
     more = f"\n<{url}|Read more in Defender>" if cut else ""
     return _section(f"*{title}*\n{body}{more}")
+
+
+def resolution_block(incident: Incident) -> dict[str, Any] | None:
+    """For a resolved incident, the comment it was resolved with."""
+    comment = incident.resolving_comment
+    if incident.status != Status.RESOLVED or not comment or not comment.strip():
+        return None
+    body = mrkdwn_cut(_clip_lines(comment, COMMENT_LINES), COMMENT_CHARS)
+    return _section("*Resolving comment*\n" + "\n".join(f">{line}" for line in body.splitlines()))
 
 
 def _action_lines(actions: Iterable[str]) -> list[str]:
@@ -120,11 +133,11 @@ def comments_block(comments: Sequence[AlertComment]) -> dict[str, Any] | None:
     count = f" ({len(latest)} of {len(written)})" if len(written) > len(latest) else ""
     parts = [f"*Latest comments*{count}"]
     for comment in latest:
-        author = mrkdwn_cut(one_line(comment.created_by_display_name or ""), AUTHOR_CHARS) or "Unknown"
+        author = bold(comment.created_by_display_name or "Unknown", AUTHOR_CHARS)
         when = f" · {slack_date(comment.created_date_time)}" if comment.created_date_time else ""
         body = mrkdwn_cut(_clip_lines(comment.comment, COMMENT_LINES), COMMENT_CHARS)
         quoted = "\n".join(f">{line}" for line in body.splitlines())
-        parts.append(f"*{author}*{when}\n{quoted}")
+        parts.append(f"{author}{when}\n{quoted}")
     return _section("\n".join(parts))
 
 

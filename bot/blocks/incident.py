@@ -19,6 +19,7 @@ from bot.blocks.card_sections import (
     evidence_block,
     hunting_query_blocks,
     recommended_actions_block,
+    resolution_block,
     summary_block,
 )
 from bot.blocks.messages import build_sample_data_note
@@ -36,7 +37,6 @@ from bot.blocks.text import (
     severity_marker,
     slack_date,
     status_label,
-    truncate,
 )
 from bot.models import Incident, IncidentSnapshot, validate_incident_id
 
@@ -103,14 +103,19 @@ def _date(value: datetime | None) -> str:
     return slack_date(value) if value else "—"
 
 
+def _label(text: str) -> str:
+    """An enum label; values the bot does not know come as sent, so they are escaped and cut too."""
+    return mrkdwn_cut(one_line(text), 60)
+
+
 def _fields(incident: Incident) -> dict[str, Any]:
     severity = str(incident.severity)
     assignee = mrkdwn_cut(one_line(incident.assigned_to or ""), ASSIGNEE_CHARS) or "_Unassigned_"
     fields = [
-        _field("Status", mrkdwn_cut(status_label(incident.status), 60)),
-        _field("Severity", f"{severity_marker(severity)} {mrkdwn_cut(severity_label(severity), 60)}"),
-        _field("Classification", mrkdwn_cut(classification_label(incident.classification), 60)),
-        _field("Determination", mrkdwn_cut(determination_label(incident.determination), 60)),
+        _field("Status", _label(status_label(incident.status))),
+        _field("Severity", f"{severity_marker(severity)} {_label(severity_label(severity))}"),
+        _field("Classification", _label(classification_label(incident.classification))),
+        _field("Determination", _label(determination_label(incident.determination))),
         _field("Assigned to", assignee),
         _field("Created", _date(incident.created_date_time)),
         _field("Last updated", _date(incident.last_update_date_time)),
@@ -139,7 +144,8 @@ def _freshness(snapshot: IncidentSnapshot, now: datetime | None) -> dict[str, An
         }
     age = f", {_age(snapshot.age_seconds(as_utc(now)))} old" if now else ""
     text = f":warning: *Data may be out of date* (Defender API unavailable); as of {fetched}{age}"
-    return {"type": "context", "elements": [mrkdwn(text)]}
+    # A section, not grey context text: it sits right above the buttons and must be read before acting.
+    return {"type": "section", "text": mrkdwn(text)}
 
 
 def build_incident_card(snapshot: IncidentSnapshot, ctx: CardContext) -> list[dict[str, Any]]:
@@ -156,6 +162,7 @@ def build_incident_card(snapshot: IncidentSnapshot, ctx: CardContext) -> list[di
         {"type": "section", "text": mrkdwn(link)},
         _fields(incident),
         {"type": "divider"},
+        resolution_block(incident),
         summary_block(incident, url),
         recommended_actions_block(incident),
         *hunting_query_blocks(incident.recommended_hunting_queries),
@@ -172,6 +179,6 @@ def card_fallback_text(snapshot: IncidentSnapshot) -> str:
     """The message's top-level `text` (notifications, screen readers): id, title, severity, status."""
     incident = snapshot.incident
     title = mrkdwn_cut(one_line(incident.display_name), FALLBACK_TITLE_CHARS) or "(no title)"
-    severity = truncate(severity_label(str(incident.severity)), 30)
-    status = truncate(status_label(incident.status), 30)
-    return f"Incident {incident.id}: {title} ({mrkdwn_cut(severity, 40)}, {mrkdwn_cut(status, 40)})"
+    severity = mrkdwn_cut(one_line(severity_label(str(incident.severity))), 40)
+    status = mrkdwn_cut(one_line(status_label(incident.status)), 40)
+    return f"Incident {mrkdwn_cut(incident.id, 25)}: {title} ({severity}, {status})"

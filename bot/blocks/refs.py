@@ -29,6 +29,18 @@ def is_safe_url(url: str, limit: int = 3000) -> bool:
     return url.startswith("https://") and len(url) <= limit and not _UNSAFE_URL.search(url)
 
 
+# Slack's response_urls are https; plain http is accepted only to a loopback host, where local
+# fakes of Slack listen (they come from signed Slack payloads, never from what users type).
+_LOOPBACK_HTTP = re.compile(r"http://(?:127\.0\.0\.1|localhost|\[::1\])(?::[0-9]{1,5})?/")
+
+
+def is_response_url(url: str) -> bool:
+    """True for a URL the bot may post a response_url answer to."""
+    if not isinstance(url, str) or len(url) > MAX_REF_CHARS or _UNSAFE_URL.search(url):
+        return False
+    return url.startswith("https://") or bool(_LOOPBACK_HTTP.match(url))
+
+
 class IncidentRef(BaseModel):
     """An incident id plus the message (or unfurl) it was shown in; short keys keep the JSON small."""
 
@@ -54,11 +66,18 @@ class IncidentRef(BaseModel):
     def _incident_id(cls, value: object) -> str:
         return validate_incident_id(value)
 
-    @field_validator("url", "response_url")
+    @field_validator("url")
     @classmethod
     def _https(cls, value: str | None) -> str | None:
         if value is not None and not is_safe_url(value):
             raise ValueError("must be an https URL without spaces, '|', '<' or '>'")
+        return value
+
+    @field_validator("response_url")
+    @classmethod
+    def _response_url(cls, value: str | None) -> str | None:
+        if value is not None and not is_response_url(value):
+            raise ValueError("not a response_url (https, or http to a loopback host)")
         return value
 
     @field_validator("channel")

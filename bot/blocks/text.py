@@ -70,6 +70,13 @@ def mrkdwn_cut(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
     return cut.rstrip() + ellipsis
 
 
+def bold(text: str, limit: int) -> str:
+    """Untrusted text in *bold*, one line, escaped, at most `limit` characters in all."""
+    # A `*` inside would end the bold early and garble the rest; the asterisk operator looks the same.
+    inner = one_line(text).replace("*", "∗") or " "
+    return f"*{mrkdwn_cut(inner, max(limit - 2, 1))}*"
+
+
 def code_span(text: str, limit: int) -> str:
     """Inline `code` of untrusted text (one line, escaped), at most `limit` characters in all."""
     # A backtick would end the span early; the modifier-letter grave looks the same.
