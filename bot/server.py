@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -67,7 +68,8 @@ class Bot:
         check_slack_settings(settings)
         self.settings = settings
         self.services = services
-        self.slack = build_web_client(settings)
+        self.slack_session = aiohttp.ClientSession()
+        self.slack = build_web_client(settings, self.slack_session)
         self.once = Once(services.cache)
         self.people = People(
             self.slack, services.cache, writers=settings.incident_writers, everyone_writes=services.demo
@@ -126,6 +128,7 @@ class Bot:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self.slack_session.close()
 
 
 async def run(settings: Settings) -> int:

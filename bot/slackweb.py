@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -25,20 +26,25 @@ def retry_handlers() -> list[AsyncRetryHandler]:
     ]
 
 
-def build_web_client(settings: Settings) -> AsyncWebClient:
-    """The bot-token client every Slack call goes through (Bolt copies its base_url per request)."""
+def build_web_client(settings: Settings, session: aiohttp.ClientSession) -> AsyncWebClient:
+    """The bot-token client every Slack call goes through (Bolt copies its base_url and session
+    into the client it makes per request). One aiohttp session: without it slack_sdk opens a new
+    session, and new connections, for every call."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return AsyncWebClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=10,
+        session=session,
         retry_handlers=retry_handlers(),
     )
 
 
-async def post_to_response_url(response_url: str, body: dict[str, Any]) -> None:
+async def post_to_response_url(
+    session: aiohttp.ClientSession, response_url: str, body: dict[str, Any]
+) -> None:
     """Answer through a response_url (ephemeral replies, replacing the clicked message)."""
-    client = AsyncWebhookClient(response_url, timeout=10, retry_handlers=retry_handlers())
+    client = AsyncWebhookClient(response_url, timeout=10, session=session, retry_handlers=retry_handlers())
     response = await client.send_dict(body)
     if response.status_code >= 400:
         raise RuntimeError(f"response_url answered {response.status_code}: {response.body[:200]}")

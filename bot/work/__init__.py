@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -13,6 +14,7 @@ from bot.intake import Job
 from bot.once import Once
 from bot.people import People
 from bot.services import Services
+from bot.slackweb import post_to_response_url
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,12 @@ class Work:
         handler = self._dead_handlers.get(job.kind)
         if handler is not None:
             await handler(job)
+
+    async def respond(self, response_url: str, body: dict[str, Any]) -> None:
+        """Post to a response_url over the shared Slack session."""
+        session = self.slack.session
+        assert session is not None
+        await post_to_response_url(session, response_url, body)
 
     def card_context(self, *, unfurl_url: str | None = None, shareable: bool = False) -> CardContext:
         """How cards are drawn in this deployment (portal, tenant, demo marking)."""

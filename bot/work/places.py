@@ -14,7 +14,6 @@ from bot.blocks.incident import build_incident_card, card_fallback_text
 from bot.blocks.messages import build_notice_blocks
 from bot.blocks.refs import IncidentRef, is_response_url, is_safe_url
 from bot.models import IncidentSnapshot
-from bot.slackweb import post_to_response_url
 from bot.work import Work
 
 
@@ -50,14 +49,14 @@ async def redraw(work: Work, ref: IncidentRef, snapshot: IncidentSnapshot) -> No
     elif ref.response_url:
         blocks = build_incident_card(snapshot, work.card_context(shareable=True))
         body = {"replace_original": True, "response_type": "ephemeral", "text": text, "blocks": blocks}
-        await post_to_response_url(ref.response_url, body)
+        await work.respond(ref.response_url, body)
 
 
 async def tell(work: Work, ref: IncidentRef, user_id: str, text: str) -> None:
     """An ephemeral note to the person who acted, next to the card."""
     blocks = build_notice_blocks(text)
     if ref.response_url:
-        await post_to_response_url(
+        await work.respond(
             ref.response_url,
             {"response_type": "ephemeral", "replace_original": False, "text": text, "blocks": blocks},
         )

@@ -15,7 +15,6 @@ from bot.explain import explain
 from bot.intake import Job
 from bot.links import IncidentLink, parse_incident_link
 from bot.models import IncidentSnapshot
-from bot.slackweb import post_to_response_url
 from bot.work import Work
 
 logger = logging.getLogger(__name__)
@@ -43,7 +42,7 @@ async def show_incident(work: Work, job: Job) -> None:
     else:
         blocks = build_incident_card(snapshot, work.card_context(shareable=True))
         body = {"response_type": "ephemeral", "text": card_fallback_text(snapshot), "blocks": blocks}
-    await post_to_response_url(payload["response_url"], body)
+    await work.respond(payload["response_url"], body)
 
 
 async def share_incident(work: Work, job: Job) -> None:
@@ -68,13 +67,13 @@ async def share_incident(work: Work, job: Job) -> None:
         if error.response.get("error") not in ("not_in_channel", "channel_not_found"):
             raise
         text = "I can't post in this channel yet: invite me with `/invite @Incident Bot` and share again."
-        await post_to_response_url(
+        await work.respond(
             payload["response_url"], {"response_type": "ephemeral", "text": text, "replace_original": False}
         )
         await work.once.finish(f"share:{payload['action_key']}")
         return
     await work.once.finish(f"share:{payload['action_key']}")
-    await post_to_response_url(payload["response_url"], {"delete_original": True})
+    await work.respond(payload["response_url"], {"delete_original": True})
 
 
 async def tell_gave_up(work: Work, job: Job) -> None:
@@ -84,7 +83,7 @@ async def tell_gave_up(work: Work, job: Job) -> None:
         return
     incident = job.payload.get("incident_id", "")
     text = f"Sorry, your request about incident {incident} did not go through. Please try again."
-    await post_to_response_url(
+    await work.respond(
         response_url,
         {
             "response_type": "ephemeral",
