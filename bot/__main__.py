@@ -20,6 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="run the Slack bot (the default)")
     get = commands.add_parser("get", help="print one incident as JSON")
     get.add_argument("incident_id", help="numeric incident id, e.g. 2972395")
+    commands.add_parser("doctor", help="check settings, Entra, the incident API, Slack and the cache")
     return parser
 
 
@@ -37,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.cli import get_command
 
         return asyncio.run(get_command(settings, args.incident_id))
+    if args.command == "doctor":
+        from bot.doctor import doctor_command
+
+        return asyncio.run(doctor_command(settings))
     from bot.server import run
 
     try:
