@@ -12,6 +12,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import listeners
 from bot.config import Settings
+from bot.logs import correlation_id
+from bot.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +27,30 @@ def _injector(deps: dict[str, Any]) -> Callable[..., Awaitable[None]]:
     return inject_services
 
 
+def _surface(body: dict[str, Any]) -> str:
+    if body.get("command"):
+        return "command"
+    kind = str(body.get("type") or "other")
+    if kind == "event_callback":
+        return "event:" + str((body.get("event") or {}).get("type") or "other")
+    return kind
+
+
+def _observer(metrics: Metrics) -> Callable[..., Awaitable[None]]:
+    async def observe_request(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
+        # One correlation id per Slack request, in every log line it causes (jobs get their own).
+        token = correlation_id.set(uuid.uuid4().hex[:12])
+        outcome = "error"
+        try:
+            await next()
+            outcome = "ok"
+        finally:
+            metrics.slack_requests.labels(_surface(body), outcome).inc()
+            correlation_id.reset(token)
+
+    return observe_request
+
+
 async def handle_error(error: Exception, body: dict[str, Any]) -> None:
     """Anything a listener did not expect: log it with a correlation id, never the payload or a token."""
     cid = uuid.uuid4().hex[:12]
@@ -34,7 +60,9 @@ async def handle_error(error: Exception, body: dict[str, Any]) -> None:
     )
 
 
-def create_app(settings: Settings, client: AsyncWebClient, deps: dict[str, Any]) -> AsyncApp:
+def create_app(
+    settings: Settings, client: AsyncWebClient, deps: dict[str, Any], metrics: Metrics
+) -> AsyncApp:
     """The AsyncApp with every listener registered once."""
     socket_mode = settings.slack_app_token is not None
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
@@ -48,6 +76,7 @@ def create_app(settings: Settings, client: AsyncWebClient, deps: dict[str, Any])
         raise_error_for_unhandled_request=False,
         logger=logging.getLogger("slack_bolt"),
     )
+    app.use(_observer(metrics))
     app.use(_injector(deps))
     app.error(handle_error)
     listeners.register(app)

@@ -7,26 +7,31 @@ warm get to a dictionary lookup.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from aiocache import RedisCache, SimpleMemoryCache
-from aiocache.base import BaseCache
 from aiocache.serializers import StringSerializer
+from pydantic import ValidationError
 
 from bot.models import IncidentSnapshot
+from bot.shared_cache import Cache, FallbackCache
+
+logger = logging.getLogger(__name__)
 
 NAMESPACE = "incident-bot"
 
 
-def build_cache(url: str) -> BaseCache:
-    """An aiocache backend for `memory://` or `redis[s]://[:password@]host:port/db`."""
+def build_cache(url: str, *, retry_every: float = 5.0) -> Cache:
+    """`memory://`, or `redis[s]://[:password@]host:port/db` with a memory fallback while Redis is down."""
     parts = urlsplit(url)
     if parts.scheme == "memory":
         # timeout=0: no asyncio.wait_for around a dictionary lookup
-        return SimpleMemoryCache(namespace=NAMESPACE, timeout=0)
+        memory: Cache = SimpleMemoryCache(namespace=NAMESPACE, timeout=0)
+        return memory
     db = parts.path.lstrip("/") or "0"
-    return RedisCache(
+    redis_cache = RedisCache(
         endpoint=parts.hostname or "127.0.0.1",
         port=parts.port or 6379,
         db=int(db),
@@ -37,16 +42,17 @@ def build_cache(url: str) -> BaseCache:
         timeout=2,
         create_connection_timeout=2,
     )
+    return FallbackCache(redis_cache, retry_every=retry_every, namespace=NAMESPACE)
 
 
-def is_memory(cache: BaseCache) -> bool:
+def is_memory(cache: Cache) -> bool:
     return isinstance(cache, SimpleMemoryCache)
 
 
 class SnapshotStore:
     """Incident snapshots in the cache under `incident:{id}`."""
 
-    def __init__(self, cache: BaseCache, *, keep_seconds: int) -> None:
+    def __init__(self, cache: Cache, *, keep_seconds: int) -> None:
         self._cache = cache
         self._memory = is_memory(cache)
         # Entries outlive freshness so a stale copy can be served while the API is down.
@@ -60,7 +66,12 @@ class SnapshotStore:
         value: Any = await self._cache.get(self.key(incident_id))
         if value is None or self._memory:
             return value  # type: ignore[no-any-return]
-        return IncidentSnapshot.model_validate_json(value)
+        try:
+            return IncidentSnapshot.model_validate_json(value)
+        except (ValidationError, ValueError):
+            # Corrupt, or written by another release: a miss, which the next fetch overwrites.
+            logger.warning("unreadable cache entry for incident %s; fetching it again", incident_id)
+            return None
 
     async def put(self, snapshot: IncidentSnapshot) -> None:
         value: Any = snapshot if self._memory else snapshot.model_dump_json(by_alias=True)

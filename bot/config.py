@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.budget import BudgetLimits
 from bot.clouds import CLOUDS, Cloud, CloudName
 from bot.errors import ConfigError
 
@@ -73,9 +74,14 @@ class Settings(BaseSettings):
     incident_api_timeout: float = Field(10.0, gt=0, description="seconds for one API request")
     incident_api_retries: int = Field(4, ge=0, le=10, description="retries of throttled or failed requests")
     incident_api_deadline: float = Field(20.0, gt=0, description="seconds for one call, retries included")
+    incident_api_budget: BudgetLimits = Field(
+        default_factory=BudgetLimits,
+        description='JSON, e.g. {"get_per_minute": 60}: requests per minute/hour the bot allows itself',
+    )
     # Cache
     cache_url: str = Field("memory://", description="memory:// or redis://host:port/db")
     incident_cache_ttl: int = Field(60, ge=1, description="seconds a fetched incident is reused")
+    redis_retry_seconds: float = Field(5.0, gt=0, description="how often to try Redis again while it is down")
     # Slack
     slack_bot_token: SecretStr | None = Field(None, description="xoxb-… bot token")
     slack_signing_secret: SecretStr | None = Field(None, description="signing secret (HTTP mode)")

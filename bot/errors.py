@@ -9,6 +9,7 @@ BotError
     ├── NotFound           404: no such incident in this tenant
     ├── PermissionDenied   403: names the application permission that is missing
     ├── Throttled          429 after retries: retry_after seconds
+    │   └── BudgetExhausted    the bot's own API budget refused the call; nothing was sent
     └── Unavailable        5xx, timeouts and connection errors after retries
 """
 
@@ -98,6 +99,10 @@ class PermissionDenied(ApiError):
 
 class Throttled(ApiError):
     """The API throttled the app; try again after `retry_after` seconds."""
+
+
+class BudgetExhausted(Throttled):
+    """The shared API budget has no room for this call now; nothing was sent."""
 
 
 class Unavailable(ApiError):

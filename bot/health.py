@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +21,10 @@ logger = logging.getLogger(__name__)
 class Readiness:
     """What /readyz reports."""
 
+    intake: Callable[[], str]
+    cache: Callable[[], str]
     slack: str = "unchecked"
     incident_api: str = "unchecked"
-    intake: str = "memory"
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -30,11 +32,13 @@ class Readiness:
         return self.slack == "ok" and self.incident_api == "ok"
 
     def as_dict(self) -> dict[str, Any]:
+        """Ready means Slack and the incident API answered; Redis trouble is reported, not fatal."""
         return {
             "ready": self.ready,
             "slack": self.slack,
             "incident_api": self.incident_api,
-            "intake": self.intake,
+            "intake": self.intake(),
+            "cache": self.cache(),
             "notes": self.notes,
         }
 

@@ -9,17 +9,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.cache import SnapshotStore
-from bot.errors import Throttled, Unavailable
+from bot.errors import AuthError, Throttled, Unavailable
+from bot.flight import FlightLock, LocalFlightLock
 from bot.graph.api import IncidentApi
 from bot.models import Incident, IncidentSnapshot, validate_incident_id
 
 logger = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 3
+# Past this share of the TTL a cached read also starts a background refresh.
+REVALIDATE_AT = 0.8
+OTHER_REPLICA_POLL = 0.025
+OTHER_REPLICA_WAIT = 30.0
 
 
 def _utcnow() -> datetime:
@@ -36,13 +41,23 @@ class IncidentService:
         *,
         ttl: float,
         now: Callable[[], datetime] = _utcnow,
+        lock: FlightLock | None = None,
+        on_cache: Callable[[str], None] | None = None,
     ) -> None:
         self._api = api
         self._store = store
         self._ttl = ttl
         self._now = now
+        self._lock = lock or LocalFlightLock()
         self._flights: dict[str, asyncio.Task[IncidentSnapshot]] = {}
-        self.stats = {"hit": 0, "miss": 0, "stale": 0}
+        self._refreshing: set[asyncio.Task[IncidentSnapshot]] = set()
+        self._on_cache = on_cache
+        self.stats = {"hit": 0, "miss": 0, "stale": 0, "refresh": 0}
+
+    def _count(self, result: str) -> None:
+        self.stats[result] += 1
+        if self._on_cache is not None:
+            self._on_cache(result)
 
     async def get(self, incident_id: str, *, fresh: bool = False) -> IncidentSnapshot:
         """The incident, following merges (up to 3 hops, loop-safe); `fresh` skips the cache."""
@@ -66,31 +81,75 @@ class IncidentService:
 
     async def _get_one(self, incident_id: str, *, fresh: bool) -> IncidentSnapshot:
         cached = None if fresh else await self._store.get(incident_id)
-        if cached is not None and cached.age_seconds(self._now()) < self._ttl:
-            self.stats["hit"] += 1
-            return cached
+        if cached is not None:
+            age = cached.age_seconds(self._now())
+            if age < self._ttl:
+                self._count("hit")
+                if age >= self._ttl * REVALIDATE_AT:
+                    # Near expiry: answer now, refresh in the background (stale-while-revalidate).
+                    self._start_flight(incident_id, cached, background=True)
+                return cached
+        self._count("miss")
+        # shield: one caller giving up must not cancel the fetch the others wait on
+        return await asyncio.shield(self._start_flight(incident_id, cached))
+
+    def _start_flight(
+        self, incident_id: str, cached: IncidentSnapshot | None, *, background: bool = False
+    ) -> asyncio.Task[IncidentSnapshot]:
         flight = self._flights.get(incident_id)
         if flight is None:
-            self.stats["miss"] += 1
             flight = asyncio.create_task(self._fetch(incident_id, cached))
             self._flights[incident_id] = flight
             flight.add_done_callback(lambda _: self._flights.pop(incident_id, None))
-        # shield: one caller giving up must not cancel the fetch the others wait on
-        return await asyncio.shield(flight)
+            if background:
+                self._count("refresh")
+                self._refreshing.add(flight)
+                flight.add_done_callback(self._background_done)
+        return flight
+
+    def _background_done(self, task: asyncio.Task[IncidentSnapshot]) -> None:
+        self._refreshing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.info("background refresh failed: %s", type(task.exception()).__name__)
 
     async def _fetch(self, incident_id: str, cached: IncidentSnapshot | None) -> IncidentSnapshot:
+        started = self._now()
+        token = await self._lock.acquire(incident_id)
+        if token is None:
+            # Another replica is fetching it: its answer will land in the shared cache.
+            shared = await self._await_other_replica(incident_id, started)
+            if shared is not None:
+                return shared
+            token = await self._lock.acquire(incident_id) or "unlocked"
         try:
             incident = await self._api.get_incident(incident_id)
-        except (Throttled, Unavailable) as error:
+        except (Throttled, Unavailable, AuthError) as error:
+            if isinstance(error, AuthError) and error.code:
+                raise  # Entra refused the app (wrong secret…): not an outage to ride out
             fallback = cached or await self._store.get(incident_id)
             if fallback is None:
                 raise
-            self.stats["stale"] += 1
+            self._count("stale")
             logger.info("incident %s: serving cached copy, API said %s", incident_id, type(error).__name__)
             return fallback.model_copy(update={"stale": True})
+        finally:
+            await self._lock.release(incident_id, token)
         snapshot = IncidentSnapshot(incident=incident, fetched_at=self._now())
         await self._store.put(snapshot)
         return snapshot
+
+    async def _await_other_replica(self, incident_id: str, since: datetime) -> IncidentSnapshot | None:
+        """Poll the shared cache until the lock holder's answer is there, or its lock is gone."""
+        for _ in range(int(OTHER_REPLICA_WAIT / OTHER_REPLICA_POLL)):
+            await asyncio.sleep(OTHER_REPLICA_POLL)
+            snapshot = await self._store.get(incident_id)
+            if snapshot is not None and snapshot.fetched_at >= since - timedelta(seconds=1):
+                return snapshot
+            if not await self._lock.held(incident_id):
+                snapshot = await self._store.get(incident_id)
+                fresh = snapshot is not None and snapshot.fetched_at >= since - timedelta(seconds=1)
+                return snapshot if fresh else None
+        return None
 
     async def probe(self) -> None:
         """Read one page of one incident: proves the token, the permission and the API answer."""

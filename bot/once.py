@@ -8,7 +8,7 @@ across replicas.
 
 from __future__ import annotations
 
-from aiocache.base import BaseCache
+from bot.shared_cache import Cache
 
 DEFAULT_TTL = 3600
 
@@ -16,7 +16,7 @@ DEFAULT_TTL = 3600
 class Once:
     """Claims and completion marks for effects that must happen once."""
 
-    def __init__(self, cache: BaseCache, *, ttl: int = DEFAULT_TTL) -> None:
+    def __init__(self, cache: Cache, *, ttl: int = DEFAULT_TTL) -> None:
         self._cache = cache
         self._ttl = ttl
 

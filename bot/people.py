@@ -6,8 +6,9 @@ import json
 import logging
 from dataclasses import dataclass
 
-from aiocache.base import BaseCache
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.shared_cache import Cache
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class People:
     """Slack profiles and the INCIDENT_WRITERS check, both cached in the shared cache."""
 
     def __init__(
-        self, slack: AsyncWebClient, cache: BaseCache, *, writers: list[str], everyone_writes: bool
+        self, slack: AsyncWebClient, cache: Cache, *, writers: list[str], everyone_writes: bool
     ) -> None:
         self._slack = slack
         self._cache = cache

@@ -18,6 +18,8 @@ from bot.config import Settings
 from bot.errors import ConfigError
 from bot.health import Readiness, check_until_ready
 from bot.intake import Intake, MemoryIntake
+from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from bot.metrics import Metrics
 from bot.once import Once
 from bot.people import People
 from bot.services import Services, open_services
@@ -40,8 +42,8 @@ def check_slack_settings(settings: Settings) -> None:
         )
 
 
-def build_web_app(app: AsyncApp | None, readiness: Readiness) -> web.Application:
-    """aiohttp routes: Slack's endpoint (HTTP mode only) and the health checks."""
+def build_web_app(app: AsyncApp | None, readiness: Readiness, metrics: Metrics) -> web.Application:
+    """aiohttp routes: Slack's endpoint (HTTP mode only), the health checks and /metrics."""
 
     async def slack_events(request: web.Request) -> web.Response:
         assert app is not None
@@ -53,7 +55,11 @@ def build_web_app(app: AsyncApp | None, readiness: Readiness) -> web.Application
     async def readyz(_: web.Request) -> web.Response:
         return web.json_response(readiness.as_dict(), status=200 if readiness.ready else 503)
 
+    async def metrics_page(_: web.Request) -> web.Response:
+        return web.Response(body=await metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+
     web_app = web.Application(client_max_size=1024**2)
+    web_app.router.add_get("/metrics", metrics_page)
     if app is not None:
         web_app.router.add_post(EVENTS_PATH, slack_events)
     web_app.router.add_get("/healthz", healthz)
@@ -76,14 +82,22 @@ class Bot:
         )
         self.work = build_work(services, self.slack, self.once, self.people)
         self.intake: Intake = intake or MemoryIntake(self.work.handle, on_dead=self.work.on_dead)
-        self.readiness = Readiness(intake=self.intake.mode)
+        self.readiness = Readiness(
+            intake=lambda: self.intake.mode,
+            cache=lambda: (
+                "redis: unreachable, using memory"
+                if services.redis_degraded
+                else ("redis" if services.redis is not None else "memory")
+            ),
+        )
         deps = {
             "intake": self.intake,
             "settings": settings,
             "once": self.once,
             "incidents": services.incidents,
+            "people": self.people,
         }
-        self.app = create_app(settings, self.slack, deps)
+        self.app = create_app(settings, self.slack, deps, services.metrics)
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._background: list[asyncio.Task[None]] = []
@@ -96,7 +110,7 @@ class Bot:
     async def start(self) -> None:
         """Start workers, the HTTP listener and, with an app token, the Socket Mode connection."""
         await self.intake.start()
-        web_app = build_web_app(None if self.socket_mode else self.app, self.readiness)
+        web_app = build_web_app(None if self.socket_mode else self.app, self.readiness, self.services.metrics)
         self._runner = web.AppRunner(web_app, shutdown_timeout=SHUTDOWN_DEADLINE, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)

@@ -7,13 +7,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
-from aiocache.base import BaseCache
+import redis.asyncio as aioredis
 
+from bot.budget import ApiBudget, MemoryBudget, RedisBudget
 from bot.cache import SnapshotStore, build_cache
 from bot.config import Settings
 from bot.demo import DemoIncidentApi
+from bot.flight import FlightLock, LocalFlightLock, RedisFlightLock
 from bot.graph import IncidentApi, TokenProvider, build_http_client, build_incident_api, build_token_provider
 from bot.incidents import IncidentService
+from bot.metrics import Metrics
+from bot.shared_cache import Cache, FallbackCache
 
 # How long a cached incident may still be shown (marked stale) while the API is unavailable.
 STALE_KEEP_SECONDS = 24 * 3600
@@ -24,35 +28,90 @@ class Services:
     """What listeners and commands use: the incident service and what it stands on."""
 
     settings: Settings
-    cache: BaseCache
+    cache: Cache
     api: IncidentApi
     incidents: IncidentService
+    metrics: Metrics
     tokens: TokenProvider | None = None
     http: httpx.AsyncClient | None = None
+    redis: aioredis.Redis | None = None
+    budget: ApiBudget | None = None
 
     @property
     def demo(self) -> bool:
         return self.settings.incident_source == "demo"
 
+    @property
+    def redis_degraded(self) -> bool:
+        return isinstance(self.cache, FallbackCache) and self.cache.degraded
+
+
+def build_redis(url: str) -> aioredis.Redis | None:
+    """A redis-py client for the streams, locks and budget, beside aiocache's own pool."""
+    if not url.startswith(("redis://", "rediss://")):
+        return None
+    return aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=15)
+
 
 @asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    """Build the process's one HTTP client, MSAL app and cache; close them on exit."""
-    cache = build_cache(settings.cache_url)
+async def open_services(settings: Settings, metrics: Metrics | None = None) -> AsyncIterator[Services]:
+    """Build the process's one HTTP client, MSAL app, cache and Redis client; close them on exit."""
+    metrics = metrics or Metrics()
+    cache = build_cache(settings.cache_url, retry_every=settings.redis_retry_seconds)
+    redis = build_redis(settings.cache_url)
     tokens: TokenProvider | None = None
     http: httpx.AsyncClient | None = None
+    budget: ApiBudget | None = None
+    lock: FlightLock = LocalFlightLock()
     api: IncidentApi
     if settings.incident_source == "demo":
         api = DemoIncidentApi()
     else:
+        limits = settings.incident_api_budget
+        tenant = settings.azure_tenant_id or "default"
+        budget = RedisBudget(redis, tenant=tenant, limits=limits) if redis else MemoryBudget(limits)
         tokens = build_token_provider(settings)
         http = build_http_client(settings, tokens)
-        api = build_incident_api(settings, http)
+        api = build_incident_api(settings, http, budget=budget, observe=metrics.api_call)
+    if redis is not None:
+        lock = RedisFlightLock(redis, lease_seconds=settings.incident_api_deadline + 5)
     store = SnapshotStore(cache, keep_seconds=STALE_KEEP_SECONDS)
-    incidents = IncidentService(api, store, ttl=settings.incident_cache_ttl)
+    incidents = IncidentService(
+        api,
+        store,
+        ttl=settings.incident_cache_ttl,
+        lock=lock,
+        on_cache=lambda result: metrics.cache.labels(result).inc(),
+    )
+    _watch(metrics, tokens, budget, cache)
     try:
-        yield Services(settings, cache, api, incidents, tokens, http)
+        yield Services(settings, cache, api, incidents, metrics, tokens, http, redis, budget)
     finally:
         if http is not None:
             await http.aclose()
         await cache.close()
+        if redis is not None:
+            await redis.aclose()
+
+
+def _watch(metrics: Metrics, tokens: TokenProvider | None, budget: ApiBudget | None, cache: Cache) -> None:
+    if tokens is not None:
+        metrics.watch(
+            "incident_bot_token_requests",
+            "Token requests that reached MSAL",
+            lambda: {"": float(tokens.token_requests)},
+            kind="counter",
+        )
+    if isinstance(cache, FallbackCache):
+        metrics.watch(
+            "incident_bot_redis_degraded",
+            "1 while Redis is unreachable and memory is used",
+            lambda: {"": 1.0 if cache.degraded else 0.0},
+        )
+    if budget is not None:
+        metrics.watch_async(
+            "incident_bot_api_budget_remaining",
+            "Requests left in each API budget bucket",
+            budget.remaining,
+            label="bucket",
+        )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from bot import __version__
+from bot.budget import ApiBudget
 from bot.config import Settings
 from bot.graph.api import (
     DEFENDER_PERMISSIONS,
@@ -64,11 +67,23 @@ def build_http_client(settings: Settings, tokens: TokenProvider) -> httpx.AsyncC
     )
 
 
-def build_incident_api(settings: Settings, http: httpx.AsyncClient) -> IncidentApi:
-    """The configured backend over the shared HTTP client."""
+def build_incident_api(
+    settings: Settings,
+    http: httpx.AsyncClient,
+    *,
+    budget: ApiBudget | None = None,
+    observe: Callable[[str, str, float], None] | None = None,
+) -> IncidentApi:
+    """The configured backend over the shared HTTP client, within the shared API budget."""
     policy = RetryPolicy(retries=settings.incident_api_retries, deadline=settings.incident_api_deadline)
-    if settings.incident_api == "defender":
-        transport = ApiTransport(http, permissions=DEFENDER_PERMISSIONS, policy=policy)
+    defender = settings.incident_api == "defender"
+    transport = ApiTransport(
+        http,
+        permissions=DEFENDER_PERMISSIONS if defender else GRAPH_PERMISSIONS,
+        policy=policy,
+        budget=budget,
+        observe=observe,
+    )
+    if defender:
         return DefenderIncidentApi(transport, settings.defender_url)
-    transport = ApiTransport(http, permissions=GRAPH_PERMISSIONS, policy=policy)
     return GraphIncidentApi(transport, settings.graph_url)

@@ -44,7 +44,7 @@ async def _pages(transport: ApiTransport, url: str, filter: str | None, top: int
         params["$filter"] = filter
     next_url: str | None = url
     while next_url:
-        body = await transport.call("GET", next_url, params=params)
+        body = await transport.call("GET", next_url, params=params, kind="list")
         for item in body.get("value") or []:
             yield Incident.model_validate(item)
         next_url = body.get("@odata.nextLink")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,10 +22,12 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from tenacity import stop_before_delay as stop_before_deadline
 from tenacity import wait_random_exponential as backoff_with_jitter
 
+from bot.budget import ApiBudget, OperationKind
 from bot.errors import (
     ApiError,
     AuthError,
     BadRequest,
+    BudgetExhausted,
     NotFound,
     PermissionDenied,
     Throttled,
@@ -127,11 +130,16 @@ class ApiTransport:
         permissions: Permissions,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        budget: ApiBudget | None = None,
+        observe: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.http = http
         self._permissions = permissions
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
+        self._budget = budget
+        # observe(endpoint, status, seconds) after every request sent (metrics)
+        self._observe = observe
         self.requests_sent = 0
 
     async def call(
@@ -143,10 +151,17 @@ class ApiTransport:
         json: dict[str, Any] | None = None,
         write: bool = False,
         idempotent: bool = True,
+        kind: OperationKind | None = None,
     ) -> dict[str, Any]:
-        """Send the request, retrying what may be retried, and return the decoded JSON body."""
+        """Send the request, retrying what may be retried, and return the decoded JSON body.
+
+        `kind` is what the API budget counts ("get", "list", "update"); writes default to "update".
+        """
+        kind = kind or ("update" if write else "get")
 
         def retryable(error: BaseException) -> bool:
+            if isinstance(error, BudgetExhausted):
+                return False  # our own budget said no: answer now (a stale card, or "retry at …")
             if isinstance(error, Throttled):
                 return True
             if isinstance(error, Unavailable):
@@ -164,8 +179,12 @@ class ApiTransport:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._send_once(method, url, params, json, write, idempotent)
+                return await self._send_once(method, url, params, json, write, kind)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+    def _observed(self, kind: str, status: str, started: float) -> None:
+        if self._observe is not None:
+            self._observe(kind, status, time.perf_counter() - started)
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -185,17 +204,30 @@ class ApiTransport:
         params: dict[str, str] | None,
         json: dict[str, Any] | None,
         write: bool,
-        idempotent: bool,
+        kind: OperationKind,
     ) -> dict[str, Any]:
+        if self._budget is not None:
+            wait = await self._budget.take(kind)
+            if wait > 0:
+                raise BudgetExhausted(
+                    f"the bot's {kind} budget for the incident API is spent", retry_after=wait
+                )
         self.requests_sent += 1
+        started = time.perf_counter()
         try:
             response = await self.http.request(method, url, params=params, json=json)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            self._observed(kind, "unreachable", started)
             # Nothing reached the server: safe to retry even a non-idempotent call.
             raise Unavailable(f"incident API unreachable ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
+            self._observed(kind, "no-answer", started)
             # The request may have reached the server; status 0 marks "sent, no answer".
             raise Unavailable(f"incident API did not answer ({type(exc).__name__})", status=0) from None
+        self._observed(kind, str(response.status_code), started)
+        if response.status_code == 429 and self._budget is not None:
+            # Every replica holds back until the API's Retry-After has passed.
+            await self._budget.pause(parse_retry_after(response.headers.get("Retry-After")) or 60.0)
         if response.is_success:
             if not response.content:
                 return {}

@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.ids import ActionId, BlockId, CallbackId
 from bot.blocks.modals import (
+    COMMENT_MAX_CHARS,
     build_resolve_modal,
     modal_errors,
     parse_determination_value,
@@ -55,6 +56,10 @@ async def handle_comment_submission(
     text = (_value(view, BlockId.COMMENT_INPUT, ActionId.COMMENT_TEXT).get("value") or "").strip()
     if not text:
         await ack(**modal_errors({BlockId.COMMENT_INPUT: "Write a comment, or cancel."}))
+        return
+    if len(text) > COMMENT_MAX_CHARS:
+        message = f"Keep it under {COMMENT_MAX_CHARS} characters ({len(text)} now)."
+        await ack(**modal_errors({BlockId.COMMENT_INPUT: message}))
         return
     await _queue(intake, body, view, "comment", {"text": text})
     await ack()

@@ -14,7 +14,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from bot.models.enums import AnyClassification, AnyDetermination, AnySeverity, AnyStatus, Status
+from bot.models.enums import (
+    AnyClassification,
+    AnyDetermination,
+    AnySeverity,
+    AnyStatus,
+    Status,
+    camel_value,
+)
 from bot.models.evidence import summarize_graph_evidence, summarize_legacy_evidence
 
 _INCIDENT_RENAMES = {
@@ -88,7 +95,7 @@ class Alert(_Model):
     id: str
     title: str = ""
     severity: AnySeverity = "unknown"
-    status: str | None = None
+    status: str | None = None  # new, inProgress, resolved (legacy PascalCase normalised)
     category: str | None = None
     created_date_time: datetime | None = None
     mitre_techniques: list[str] = Field(default_factory=list)
@@ -105,6 +112,8 @@ class Alert(_Model):
         if isinstance(data.get("id"), int):
             data["id"] = str(data["id"])
         _drop_nulls(data, ("severity",))
+        if isinstance(data.get("status"), str):
+            data["status"] = camel_value(data["status"])
         if isinstance(data.get("evidence"), list):
             data["evidence"] = summarize_graph_evidence(data["evidence"])
         elif "devices" in data or "entities" in data:

@@ -1,0 +1,90 @@
+"""A Redis cache that keeps the bot working while Redis is down.
+
+When Redis stops answering, reads and writes go to a per-process memory cache and the bot
+says so (a warning in the logs, `degraded` in /readyz); every few seconds the next operation
+tries Redis again and, once it answers, goes back to it. What is lost while degraded is only
+sharing between replicas (cache, dedupe keys), never the ability to answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+from aiocache import SimpleMemoryCache
+from aiocache.base import BaseCache
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
+
+
+class Cache(Protocol):
+    """The cache operations the bot uses (aiocache's names and semantics)."""
+
+    async def get(self, key: str) -> Any: ...
+
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> Any: ...
+
+    async def add(self, key: str, value: Any, ttl: float | None = None) -> Any: ...
+
+    async def delete(self, key: str) -> Any: ...
+
+    async def close(self) -> Any: ...
+
+
+class FallbackCache:
+    """aiocache on Redis, or per-process memory while Redis is unreachable."""
+
+    def __init__(self, primary: BaseCache, *, retry_every: float = 5.0, namespace: str = "") -> None:
+        self.primary = primary
+        self.fallback = SimpleMemoryCache(namespace=namespace, timeout=0)
+        self._retry_every = retry_every
+        self._down_since: float | None = None
+        self._last_try = 0.0
+
+    @property
+    def degraded(self) -> bool:
+        return self._down_since is not None
+
+    async def _call(self, operation: Callable[[BaseCache], Awaitable[T]]) -> T:
+        if self._down_since is not None and time.monotonic() - self._last_try < self._retry_every:
+            return await operation(self.fallback)
+        try:
+            result = await operation(self.primary)
+        except REDIS_DOWN as error:
+            self._last_try = time.monotonic()
+            if self._down_since is None:
+                self._down_since = self._last_try
+                logger.warning(
+                    "Redis unreachable (%s): using per-process memory until it answers", type(error).__name__
+                )
+            return await operation(self.fallback)
+        if self._down_since is not None:
+            logger.warning(
+                "Redis answers again after %.0f s: shared cache restored", time.monotonic() - self._down_since
+            )
+            self._down_since = None
+        return result
+
+    async def get(self, key: str) -> Any:
+        return await self._call(lambda cache: cache.get(key))
+
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> Any:
+        return await self._call(lambda cache: cache.set(key, value, ttl=ttl))
+
+    async def add(self, key: str, value: Any, ttl: float | None = None) -> Any:
+        """Set only if absent; raises ValueError when the key exists (aiocache's contract)."""
+        return await self._call(lambda cache: cache.add(key, value, ttl=ttl))
+
+    async def delete(self, key: str) -> Any:
+        return await self._call(lambda cache: cache.delete(key))
+
+    async def close(self) -> None:
+        await self.primary.close()
+        await self.fallback.close()
