@@ -23,6 +23,23 @@ logger = logging.getLogger(__name__)
 NAMESPACE = "incident-bot"
 
 
+class _RedisCache(RedisCache):  # type: ignore[misc]
+    """aiocache's Redis backend without the redis-py calls deprecated since redis-py 5
+    (setex, psetex, close): same commands on the wire, no DeprecationWarning per write."""
+
+    async def _set(
+        self, key: str, value: Any, ttl: float | None = None, _cas_token: Any = None, _conn: Any = None
+    ) -> Any:
+        if _cas_token is not None or ttl is None:
+            return await super()._set(key, value, ttl=ttl, _cas_token=_cas_token, _conn=_conn)
+        if isinstance(ttl, float):
+            return await self.client.set(key, value, px=int(ttl * 1000))
+        return await self.client.set(key, value, ex=ttl)
+
+    async def _close(self, *args: Any, _conn: Any = None, **kwargs: Any) -> None:
+        await self.client.aclose()
+
+
 def build_cache(url: str, *, retry_every: float = 5.0) -> Cache:
     """`memory://`, or `redis[s]://[:password@]host:port/db` with a memory fallback while Redis is down."""
     parts = urlsplit(url)
@@ -31,7 +48,7 @@ def build_cache(url: str, *, retry_every: float = 5.0) -> Cache:
         memory: Cache = SimpleMemoryCache(namespace=NAMESPACE, timeout=0)
         return memory
     db = parts.path.lstrip("/") or "0"
-    redis_cache = RedisCache(
+    redis_cache = _RedisCache(
         endpoint=parts.hostname or "127.0.0.1",
         port=parts.port or 6379,
         db=int(db),

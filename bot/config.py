@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     cache_url: str = Field("memory://", description="memory:// or redis://host:port/db")
     incident_cache_ttl: int = Field(60, ge=1, description="seconds a fetched incident is reused")
     redis_retry_seconds: float = Field(5.0, gt=0, description="how often to try Redis again while it is down")
+    # Work after the ack
+    intake_claim_idle_seconds: float = Field(
+        10.0, gt=0, description="seconds a job may go without its replica's heartbeat before another takes it"
+    )
+    intake_max_attempts: int = Field(5, ge=1, le=50, description="tries before a job is dead-lettered")
+    intake_concurrency: int = Field(32, ge=1, le=1000, description="jobs worked at once per replica")
+    shutdown_seconds: float = Field(20.0, gt=0, description="on SIGTERM, time to finish work in flight")
     # Slack
     slack_bot_token: SecretStr | None = Field(None, description="xoxb-… bot token")
     slack_signing_secret: SecretStr | None = Field(None, description="signing secret (HTTP mode)")

@@ -36,11 +36,15 @@ JobHandler = Callable[[Job], Awaitable[None]]
 class Intake(Protocol):
     """Where listeners put work before they ack Slack."""
 
-    mode: str
+    @property
+    def mode(self) -> str:
+        """How work is taken in now, for /readyz."""
 
     async def submit(self, kind: str, payload: dict[str, Any]) -> None: ...
 
     async def start(self) -> None: ...
+
+    async def drain(self) -> None: ...
 
     async def stop(self, deadline: float) -> None: ...
 
@@ -67,8 +71,10 @@ class MemoryIntake:
         concurrency: int = 32,
         max_attempts: int = 5,
         retry_delay: float = 0.5,
+        on_outcome: Callable[[str, str], None] | None = None,
     ) -> None:
         self._handle = handle
+        self._on_outcome = on_outcome or (lambda kind, outcome: None)
         self._on_dead = on_dead
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._concurrency = concurrency
@@ -88,6 +94,7 @@ class MemoryIntake:
             job = await self._queue.get()
             try:
                 await run_job(job, self._handle)
+                self._on_outcome(job.kind, "done")
             except Exception:
                 await self._failed(job)
             finally:
@@ -98,11 +105,13 @@ class MemoryIntake:
             logger.warning(
                 "job %s (%s) failed, attempt %d; retrying", job.id, job.kind, job.attempt, exc_info=True
             )
+            self._on_outcome(job.kind, "retried")
             await asyncio.sleep(self._retry_delay * job.attempt)
             self._queue.put_nowait(replace(job, attempt=job.attempt + 1))
             return
         logger.error("job %s (%s) failed %d times; giving up", job.id, job.kind, job.attempt, exc_info=True)
         self.dead.append(job)
+        self._on_outcome(job.kind, "dead")
         with contextlib.suppress(Exception):
             await run_job(job, self._on_dead)
 

@@ -18,18 +18,18 @@ from bot.config import Settings
 from bot.errors import ConfigError
 from bot.health import Readiness, check_until_ready
 from bot.intake import Intake, MemoryIntake
+from bot.intake_redis import RedisStreamIntake, StreamSettings
 from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.metrics import Metrics
 from bot.once import Once
 from bot.people import People
 from bot.services import Services, open_services
 from bot.slackweb import build_web_client
-from bot.work import build_work
+from bot.work import Work, build_work
 
 logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-SHUTDOWN_DEADLINE = 20.0
 
 
 def check_slack_settings(settings: Settings) -> None:
@@ -67,6 +67,33 @@ def build_web_app(app: AsyncApp | None, readiness: Readiness, metrics: Metrics) 
     return web_app
 
 
+def build_intake(settings: Settings, services: Services, work: Work) -> Intake:
+    """A Redis stream across replicas when CACHE_URL is Redis, else an in-process queue."""
+    metrics = services.metrics
+
+    def count(kind: str, outcome: str) -> None:
+        metrics.jobs.labels(kind, outcome).inc()
+
+    if services.redis is not None:
+        stream = StreamSettings(
+            concurrency=settings.intake_concurrency,
+            claim_idle=settings.intake_claim_idle_seconds,
+            heartbeat=max(0.2, settings.intake_claim_idle_seconds / 5),
+            janitor_every=max(0.2, settings.intake_claim_idle_seconds / 5),
+            max_attempts=settings.intake_max_attempts,
+        )
+        return RedisStreamIntake(
+            services.redis, work.handle, on_dead=work.on_dead, settings=stream, on_outcome=count
+        )
+    return MemoryIntake(
+        work.handle,
+        on_dead=work.on_dead,
+        concurrency=settings.intake_concurrency,
+        max_attempts=settings.intake_max_attempts,
+        on_outcome=count,
+    )
+
+
 class Bot:
     """One bot process: the Bolt app, its intake and workers, and how it is served."""
 
@@ -81,7 +108,7 @@ class Bot:
             self.slack, services.cache, writers=settings.incident_writers, everyone_writes=services.demo
         )
         self.work = build_work(services, self.slack, self.once, self.people)
-        self.intake: Intake = intake or MemoryIntake(self.work.handle, on_dead=self.work.on_dead)
+        self.intake: Intake = intake or build_intake(settings, services, self.work)
         self.readiness = Readiness(
             intake=lambda: self.intake.mode,
             cache=lambda: (
@@ -111,7 +138,9 @@ class Bot:
         """Start workers, the HTTP listener and, with an app token, the Socket Mode connection."""
         await self.intake.start()
         web_app = build_web_app(None if self.socket_mode else self.app, self.readiness, self.services.metrics)
-        self._runner = web.AppRunner(web_app, shutdown_timeout=SHUTDOWN_DEADLINE, access_log=None)
+        self._runner = web.AppRunner(
+            web_app, shutdown_timeout=self.settings.shutdown_seconds, access_log=None
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()
@@ -132,13 +161,13 @@ class Bot:
             self.intake.mode,
         )
 
-    async def stop(self, deadline: float = SHUTDOWN_DEADLINE) -> None:
+    async def stop(self, deadline: float | None = None) -> None:
         """Stop taking work, finish what was taken within `deadline`, close connections."""
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
         if self._runner is not None:
             await self._runner.cleanup()  # stops accepting; lets in-flight requests finish
-        await self.intake.stop(deadline)
+        await self.intake.stop(self.settings.shutdown_seconds if deadline is None else deadline)
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

@@ -13,7 +13,6 @@ import aiohttp
 import pytest
 
 from bot.config import Settings
-from bot.intake import MemoryIntake
 from bot.server import Bot
 from bot.services import open_services
 from tests.fakes import TENANT_ID, FakeIncidentApi, FakeSlackApi
@@ -59,9 +58,7 @@ class SlackWorld:
 
     async def settle(self) -> None:
         """Wait until every queued job finished."""
-        intake = self.bot.intake
-        assert isinstance(intake, MemoryIntake)
-        await intake.drain()
+        await self.bot.intake.drain()
 
 
 def slack_overrides(fake_slack: FakeSlackApi) -> dict[str, Any]:
