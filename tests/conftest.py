@@ -1,0 +1,223 @@
+"""The data-layer world every test can use: a clean environment, fake Entra and incident API, settings.
+
+Subfolders add their own conftest for their own concerns; this one stays about settings, tokens,
+the incident API and the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import fcntl
+import json
+import os
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from bot.config import Settings, load_settings
+from bot.graph import build_http_client, build_token_provider
+from bot.graph.api import DEFENDER_PERMISSIONS, GRAPH_PERMISSIONS, DefenderIncidentApi, GraphIncidentApi
+from bot.graph.auth import TokenProvider
+from bot.graph.transport import ApiTransport, RetryPolicy
+from bot.services import Services, open_services
+from tests.fakes import FIXTURE_DIR, TENANT_ID, FakeEntra, FakeIncidentApi
+
+CLIENT_ID = "11111111-2222-3333-4444-555555555555"
+# Recognisable, so a test can prove it never leaks into a log line, an error or a repr.
+CLIENT_SECRET = "Zq8~SECRET-never-print-me-7f3a"
+REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
+_REDIS_LOCK_PATH = os.path.join(tempfile.gettempdir(), "incident-bot-tests-redis-db15.lock")
+
+# Settings reads its field names upper-cased (no prefix): the machine's values must not leak in.
+_ENV_PREFIXES = ("SLACK_", "AZURE_", "INCIDENT_", "GRAPH_", "DEFENDER_", "LOG_")
+_ENV_NAMES = frozenset({"CACHE_URL", *(name.upper() for name in Settings.model_fields)})
+
+
+@pytest.fixture(autouse=True)
+def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove every variable Settings would read, so each test states its own configuration."""
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES) or name in _ENV_NAMES:
+            monkeypatch.delenv(name)
+
+
+@pytest_asyncio.fixture
+async def entra(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeEntra]:
+    """Fake Entra over TLS; MSAL (requests) trusts its CA through REQUESTS_CA_BUNDLE."""
+    async with FakeEntra(tenant_id=TENANT_ID, client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as fake:
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE beat a session's verify=.
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle_path)
+        monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+        yield fake
+
+
+@pytest_asyncio.fixture
+async def incident_api(entra: FakeEntra) -> AsyncIterator[FakeIncidentApi]:
+    """Fake Graph v1.0/beta and legacy Defender API with tests/data/graph loaded."""
+    async with FakeIncidentApi(is_valid_token=entra.is_valid_token) as fake:
+        fake.load_fixtures()
+        yield fake
+
+
+@pytest.fixture
+def make_settings(entra: FakeEntra, incident_api: FakeIncidentApi) -> Callable[..., Settings]:
+    """Settings pointing at the fakes; keyword overrides win (None removes a value)."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "azure_tenant_id": TENANT_ID,
+            "azure_client_id": CLIENT_ID,
+            "azure_client_secret": CLIENT_SECRET,
+            "azure_authority_host": entra.authority_host,
+            "graph_base_url": incident_api.graph_v1_url,
+            "defender_api_url": incident_api.defender_url,
+            "incident_api_retries": 2,
+            "incident_api_timeout": 5.0,
+            "cache_url": "memory://",
+        }
+        values.update(overrides)
+        return load_settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest_asyncio.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    """The real services (MSAL, httpx, aiocache memory) of one bot process, pointed at the fakes."""
+    async with open_services(settings) as built:
+        yield built
+
+
+def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest_asyncio.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """A scratch Redis database (15), emptied before and after the test.
+
+    Test sessions running at the same time on this machine take turns (a file lock), so one
+    session's FLUSHDB never lands in the middle of another's Redis test.
+    """
+    if not redis_answers():
+        pytest.skip("no Redis answers on 127.0.0.1:6379: start redis-server to run the Redis tests")
+    import redis.asyncio as aioredis
+
+    lock = await asyncio.to_thread(_lock_redis_db)
+    client = aioredis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        await client.flushdb()
+        yield REDIS_TEST_URL
+        await client.flushdb()
+    finally:
+        await client.aclose()
+        os.close(lock)  # closing the descriptor releases the lock
+
+
+def _lock_redis_db() -> int:
+    """Wait for, then hold, this machine's lock on the scratch Redis database."""
+    descriptor = os.open(_REDIS_LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    return descriptor
+
+
+@pytest.fixture
+def load_fixture() -> Callable[[str], dict[str, Any]]:
+    """`load_fixture("2972395.v1")` → the parsed tests/data/graph/incident_2972395.v1.json (a fresh copy)."""
+
+    def load(name: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((FIXTURE_DIR / f"incident_{name}.json").read_text("utf-8"))
+        return data
+
+    return load
+
+
+def copy_of(incident: dict[str, Any], new_id: str, **changes: Any) -> dict[str, Any]:
+    """A Graph incident with another id (alerts and comments kept), for bulk and redirect tests."""
+    clone = copy.deepcopy(incident)
+    clone.update(id=new_id, **changes)
+    return clone
+
+
+# ---- real API clients with an injected sleep ------------------------------------------------------
+
+
+@dataclass
+class SleepRecorder:
+    """An async `sleep` for ApiTransport that records each wait instead of waiting."""
+
+    waits: list[float] = field(default_factory=list)
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@dataclass
+class ApiStack:
+    """One configured backend built from real parts, with the seams a test inspects."""
+
+    settings: Settings
+    tokens: TokenProvider
+    http: httpx.AsyncClient
+    transport: ApiTransport
+    api: GraphIncidentApi | DefenderIncidentApi
+    sleeps: SleepRecorder
+
+
+@pytest_asyncio.fixture
+async def make_stack(make_settings: Callable[..., Settings]) -> AsyncIterator[Callable[..., ApiStack]]:
+    """Build MSAL tokens + httpx client + ApiTransport (recorded sleeps) + API for the given settings."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(*, policy: RetryPolicy | None = None, **overrides: Any) -> ApiStack:
+        settings = make_settings(**overrides)
+        tokens = build_token_provider(settings)
+        http = build_http_client(settings, tokens)
+        clients.append(http)
+        sleeps = SleepRecorder()
+        policy = policy or RetryPolicy(
+            retries=settings.incident_api_retries, deadline=settings.incident_api_deadline
+        )
+        api: GraphIncidentApi | DefenderIncidentApi
+        if settings.incident_api == "defender":
+            transport = ApiTransport(http, permissions=DEFENDER_PERMISSIONS, policy=policy, sleep=sleeps)
+            api = DefenderIncidentApi(transport, settings.defender_url)
+        else:
+            transport = ApiTransport(http, permissions=GRAPH_PERMISSIONS, policy=policy, sleep=sleeps)
+            api = GraphIncidentApi(transport, settings.graph_url)
+        return ApiStack(settings, tokens, http, transport, api, sleeps)
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+class Clock:
+    """An injectable `now` for the incident service: starts at a fixed instant, moves on request."""
+
+    def __init__(self, start: datetime = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
