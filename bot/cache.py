@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import StringSerializer
 from pydantic import ValidationError
+from redis.asyncio import BlockingConnectionPool
 
 from bot.models import IncidentSnapshot
 from bot.shared_cache import Cache, FallbackCache
@@ -38,6 +39,7 @@ class _RedisCache(RedisCache):  # type: ignore[misc]
 
     async def _close(self, *args: Any, _conn: Any = None, **kwargs: Any) -> None:
         await self.client.aclose()
+        await self.client.connection_pool.disconnect()  # aiocache made the pool, so it closes it
 
 
 def build_cache(url: str, *, retry_every: float = 5.0) -> Cache:
@@ -55,6 +57,9 @@ def build_cache(url: str, *, retry_every: float = 5.0) -> Cache:
         password=unquote(parts.password) if parts.password else None,
         ssl=parts.scheme == "rediss",
         serializer=StringSerializer(),
+        # A blocking pool: a burst waits for a connection instead of failing as if Redis were down.
+        connection_pool_class=BlockingConnectionPool,
+        pool_max_size=64,
         namespace=NAMESPACE,
         timeout=2,
         create_connection_timeout=2,
@@ -80,12 +85,12 @@ class SnapshotStore:
         return f"incident:{incident_id}"
 
     async def get(self, incident_id: str) -> IncidentSnapshot | None:
-        value: Any = await self._cache.get(self.key(incident_id))
-        if value is None or self._memory:
-            return value  # type: ignore[no-any-return]
         try:
+            value: Any = await self._cache.get(self.key(incident_id))
+            if value is None or self._memory:
+                return value  # type: ignore[no-any-return]
             return IncidentSnapshot.model_validate_json(value)
-        except (ValidationError, ValueError):
+        except (ValidationError, ValueError):  # UnicodeDecodeError is a ValueError too
             # Corrupt, or written by another release: a miss, which the next fetch overwrites.
             logger.warning("unreadable cache entry for incident %s; fetching it again", incident_id)
             return None

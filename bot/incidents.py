@@ -80,6 +80,11 @@ class IncidentService:
         return snapshot.model_copy(update={"merged_from": tuple(followed)}) if followed else snapshot
 
     async def _get_one(self, incident_id: str, *, fresh: bool) -> IncidentSnapshot:
+        flight = self._flights.get(incident_id)
+        if flight is not None and flight not in self._refreshing:
+            # Already being fetched in this process: join it without a cache read.
+            self._count("miss")
+            return await asyncio.shield(flight)
         cached = None if fresh else await self._store.get(incident_id)
         if cached is not None:
             age = cached.age_seconds(self._now())

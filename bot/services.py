@@ -50,7 +50,15 @@ def build_redis(url: str) -> aioredis.Redis | None:
     """A redis-py client for the streams, locks and budget, beside aiocache's own pool."""
     if not url.startswith(("redis://", "rediss://")):
         return None
-    return aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=15)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=64,
+        timeout=5,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        health_check_interval=15,
+    )
+    return aioredis.Redis.from_pool(pool)  # from_pool: closing the client closes the pool
 
 
 @asynccontextmanager

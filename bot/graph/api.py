@@ -39,8 +39,8 @@ def _checked_changes(changes: dict[str, Any]) -> dict[str, Any]:
 
 async def _pages(transport: ApiTransport, url: str, filter: str | None, top: int) -> AsyncIterator[Incident]:
     """Every incident of a listing, following `@odata.nextLink` (both APIs page the same way)."""
-    params = {"$top": str(top)}
-    if filter:
+    params: dict[str, str] | None = {"$top": str(top)}
+    if filter and params is not None:
         params["$filter"] = filter
     next_url: str | None = url
     while next_url:
@@ -48,7 +48,8 @@ async def _pages(transport: ApiTransport, url: str, filter: str | None, top: int
         for item in body.get("value") or []:
             yield Incident.model_validate(item)
         next_url = body.get("@odata.nextLink")
-        params = {}  # the next link carries its own query
+        # The next link carries its own query; httpx would replace it with any params given, even {}.
+        params = None
 
 
 class GraphIncidentApi:

@@ -55,6 +55,12 @@ class ClientCredentials:
         certificate = _PEM_CERTIFICATE.search(pem)
         if certificate is None or "PRIVATE KEY-----" not in pem:
             raise AuthError(f"{self.certificate_path} must hold the certificate and its private key in PEM")
+        encrypted = "ENCRYPTED PRIVATE KEY-----" in pem or "Proc-Type: 4,ENCRYPTED" in pem
+        if encrypted and not self.certificate_password:
+            raise AuthError(
+                f"the private key in {self.certificate_path} is encrypted: "
+                "set AZURE_CLIENT_CERTIFICATE_PASSWORD"
+            )
         # With public_certificate and no thumbprint MSAL (>=1.35) signs with the SHA-256 thumbprint.
         credential = {"private_key": pem, "public_certificate": certificate.group(0)}
         if self.certificate_password:
@@ -111,6 +117,9 @@ class TokenProvider:
         except (OSError, msal.exceptions.MsalServiceError) as exc:
             # requests' connection errors are OSErrors; MSAL raises MsalServiceError on an HTTP 5xx
             raise AuthError(f"identity provider unavailable ({type(exc).__name__})") from None
+        except (TypeError, ValueError) as exc:
+            # MSAL signing the client assertion with a key it cannot use (e.g. a wrong passphrase)
+            raise AuthError(f"cannot sign with the configured certificate ({type(exc).__name__})") from None
         return result
 
     async def token(self) -> str:
