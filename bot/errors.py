@@ -3,6 +3,7 @@
 BotError
 ├── ConfigError            a setting is missing or malformed (start-up stops)
 ├── InvalidIncidentId      the text given is not an incident id; nothing was sent
+├── SavedButNotReread      a write succeeded, the read after it failed (carries that error)
 ├── AuthError              Entra refused the app (AADSTS code and reason), or the API refused its token
 └── ApiError               the incident API answered with an error (carries request_id)
     ├── BadRequest         400 / other 4xx the bot cannot fix by retrying
@@ -31,6 +32,14 @@ class InvalidIncidentId(BotError, ValueError):
         self.raw = raw
         shown = raw if len(raw) <= 40 else raw[:40] + "…"
         super().__init__(f"{shown!r} is not an incident id: use the number, e.g. 2972395")
+
+
+class SavedButNotReread(BotError):
+    """The write reached the API; reading the incident back afterwards failed."""
+
+    def __init__(self, cause: BotError) -> None:
+        self.cause = cause
+        super().__init__(f"saved, but the incident could not be read back: {cause}")
 
 
 class AuthError(BotError):

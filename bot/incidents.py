@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.cache import SnapshotStore
-from bot.errors import AuthError, Throttled, Unavailable
+from bot.errors import AuthError, BotError, SavedButNotReread, Throttled, Unavailable
 from bot.flight import FlightLock, LocalFlightLock
 from bot.graph.api import IncidentApi
 from bot.models import Incident, IncidentSnapshot, validate_incident_id
@@ -176,7 +176,10 @@ class IncidentService:
     async def _remember_write(self, incident_id: str, updated: Incident | None) -> IncidentSnapshot:
         """Replace the cached copy with the API's answer (one read when the write returned none)."""
         if updated is None:
-            updated = await self._api.get_incident(incident_id)
+            try:
+                updated = await self._api.get_incident(incident_id)
+            except BotError as error:
+                raise SavedButNotReread(error) from error
         elif not updated.alerts:
             # A PATCH answer carries no alerts ($expand is not allowed there): keep the ones we had.
             previous = await self._store.get(incident_id)

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -37,6 +38,9 @@ from bot.errors import (
 logger = logging.getLogger(__name__)
 
 _MAX_RETRY_AFTER = 120.0
+
+# request-id of the last answer the API gave in this task: audit lines of successful writes cite it.
+last_request_id: ContextVar[str | None] = ContextVar("last_request_id", default=None)
 _RETRY_AFTER_STATUSES = frozenset({429, 503, 504})
 _NOT_PROCESSED_STATUSES = frozenset({429, 503})
 
@@ -225,6 +229,7 @@ class ApiTransport:
             # The request may have reached the server; status 0 marks "sent, no answer".
             raise Unavailable(f"incident API did not answer ({type(exc).__name__})", status=0) from None
         self._observed(kind, str(response.status_code), started)
+        last_request_id.set(response.headers.get("request-id") or response.headers.get("x-ms-request-id"))
         if response.status_code == 429 and self._budget is not None:
             # Every replica holds back until the API's Retry-After has passed.
             await self._budget.pause(parse_retry_after(response.headers.get("Retry-After")) or 60.0)

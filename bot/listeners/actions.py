@@ -53,9 +53,14 @@ def click_key(body: dict[str, Any], action: dict[str, Any]) -> str:
     return f"{body['user']['id']}:{action['action_id']}:{action.get('action_ts', '')}"
 
 
-async def handle_share(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], intake: Intake) -> None:
-    """Post the ephemeral card in the channel for everyone."""
+async def handle_share(
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], intake: Intake, once: Once
+) -> None:
+    """Post the ephemeral card in the channel for everyone (once, however often it is clicked)."""
     _, ref = _clicked(body, action)
+    if not await once.first_within(f"click:{body['user']['id']}:share:{ref.id}", DOUBLE_CLICK_SECONDS):
+        await ack()
+        return
     await intake.submit(
         "share",
         {

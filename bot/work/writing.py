@@ -11,8 +11,9 @@ import logging
 from typing import Any
 
 from bot.blocks.refs import IncidentRef
-from bot.errors import BotError
+from bot.errors import BotError, SavedButNotReread
 from bot.explain import explain
+from bot.graph.transport import last_request_id
 from bot.intake import Job
 from bot.models import IncidentSnapshot, Status
 from bot.people import People, Person
@@ -62,8 +63,9 @@ async def write(work: Work, job: Job) -> None:
     ref = IncidentRef.loads(payload["ref"])
     user_id = payload["user_id"]
     op = payload["op"]
+    args = payload.get("args") or {}
     if not await work.people.may_write(user_id):
-        audit.info("refused", extra=_audit_fields(user_id, None, op, ref.id, {}, "refused"))
+        _audit(user_id, None, op, ref.id, {}, "refused")
         await tell(work, ref, user_id, refusal_text(work.people))
         return
     key = f"write:{payload['key']}"
@@ -72,27 +74,25 @@ async def write(work: Work, job: Job) -> None:
         return
     person = await work.people.person(user_id)
     try:
-        snapshot, changes, note = await _apply(work, op, ref.id, payload.get("args") or {}, person, job)
+        snapshot, changes, note = await _apply(work, op, ref.id, args, person, job)
     except PartialWrite as partial:
-        audit.info(
-            op,
-            extra=_audit_fields(user_id, person.email, op, ref.id, partial.changes, "partial", partial.error),
-        )
+        _audit(user_id, person.email, op, ref.id, partial.changes, "partial", partial.error)
         await work.once.finish(key)
         await redraw(work, ref, partial.snapshot)
         await tell(work, ref, user_id, partial.message)
         return
+    except SavedButNotReread as error:
+        _audit(user_id, person.email, op, ref.id, args, "ok", error.cause)
+        await work.once.finish(key)
+        message = f"Saved in Defender, but the card could not be refreshed: {explain(error.cause, ref.id)}"
+        await tell(work, ref, user_id, message + " Use Refresh in a moment.")
+        return
     except BotError as error:
-        audit.info(
-            op,
-            extra=_audit_fields(
-                user_id, person.email, op, ref.id, payload.get("args") or {}, "failed", error
-            ),
-        )
+        _audit(user_id, person.email, op, ref.id, args, "failed", error)
         await work.once.finish(key)  # a refused write is an answer, not something to retry
         await tell(work, ref, user_id, f"Nothing was changed. {explain(error, ref.id)}")
         return
-    audit.info(op, extra=_audit_fields(user_id, person.email, op, ref.id, changes, "ok"))
+    _audit(user_id, person.email, op, ref.id, changes, "ok")
     await work.once.finish(key)
     await redraw(work, ref, snapshot)
     if note:
@@ -194,7 +194,7 @@ async def gave_up(work: Work, job: Job) -> None:
     )
 
 
-def _audit_fields(
+def _audit(
     user_id: str,
     email: str | None,
     op: str,
@@ -202,8 +202,9 @@ def _audit_fields(
     changes: dict[str, Any],
     result: str,
     error: BaseException | None = None,
-) -> dict[str, Any]:
-    return {
+) -> None:
+    """One audit line per write: who (Slack id and e-mail), what, on which incident, the outcome."""
+    fields: dict[str, Any] = {
         "audit": True,
         "slack_user": user_id,
         "email": email,
@@ -211,6 +212,8 @@ def _audit_fields(
         "incident_id": incident_id,
         "fields": sorted(changes),
         "result": result,
-        "request_id": getattr(error, "request_id", None),
+        "request_id": getattr(error, "request_id", None) if error else last_request_id.get(),
         "error": type(error).__name__ if error else None,
     }
+    text = " ".join(f"{k}={v}" for k, v in fields.items() if k != "audit" and v is not None)
+    audit.info("audit %s", text, extra=fields)
