@@ -174,17 +174,20 @@ class IncidentService:
         return await self._remember_write(incident_id, updated)
 
     async def _remember_write(self, incident_id: str, updated: Incident | None) -> IncidentSnapshot:
-        """Replace the cached copy with the API's answer (one read when the write returned none)."""
+        """Replace the cached copy with the API's answer, reading the incident back (once) when the
+        write answered nothing, or answered without the alerts the card shows ($expand is not
+        allowed on PATCH) and no cached copy has them."""
+        if updated is not None and not updated.alerts:
+            previous = await self._store.get(incident_id)
+            if previous is not None and previous.incident.alerts:
+                updated = updated.model_copy(update={"alerts": previous.incident.alerts})
+            else:
+                updated = None
         if updated is None:
             try:
                 updated = await self._api.get_incident(incident_id)
             except BotError as error:
                 raise SavedButNotReread(error) from error
-        elif not updated.alerts:
-            # A PATCH answer carries no alerts ($expand is not allowed there): keep the ones we had.
-            previous = await self._store.get(incident_id)
-            if previous is not None and previous.incident.alerts:
-                updated = updated.model_copy(update={"alerts": previous.incident.alerts})
         snapshot = IncidentSnapshot(incident=updated, fetched_at=self._now())
         await self._store.put(snapshot)
         return snapshot

@@ -84,7 +84,8 @@ async def write(work: Work, job: Job) -> None:
     except SavedButNotReread as error:
         _audit(user_id, person.email, op, ref.id, args, "ok", error.cause)
         await work.once.finish(key)
-        message = f"Saved in Defender, but the card could not be refreshed: {explain(error.cause, ref.id)}"
+        reason = explain(error.cause, ref.id)
+        message = f"Your change was saved in Defender, but the card could not be refreshed: {reason}"
         await tell(work, ref, user_id, message + " Use Refresh in a moment.")
         return
     except BotError as error:
@@ -159,6 +160,8 @@ async def _resolve(
         return snapshot, changes, None
     try:
         snapshot = await work.incidents.add_comment(incident_id, _with_signature(comment, person))
+    except SavedButNotReread:
+        raise  # both saved; only the read-back failed
     except BotError as error:
         message = (
             f"Incident {incident_id} was resolved ({args['classification']}, {args['determination']}), "
