@@ -75,12 +75,6 @@ async def write(work: Work, job: Job) -> None:
     person = await work.people.person(user_id)
     try:
         snapshot, changes, note = await _apply(work, op, ref.id, args, person, job)
-    except PartialWrite as partial:
-        _audit(user_id, person.email, op, ref.id, partial.changes, "partial", partial.error)
-        await work.once.finish(key)
-        await redraw(work, ref, partial.snapshot)
-        await tell(work, ref, user_id, partial.message)
-        return
     except SavedButNotReread as error:
         _audit(user_id, person.email, op, ref.id, args, "ok", error.cause)
         await work.once.finish(key)
@@ -98,17 +92,6 @@ async def write(work: Work, job: Job) -> None:
     await redraw(work, ref, snapshot)
     if note:
         await tell(work, ref, user_id, note)
-
-
-class PartialWrite(Exception):
-    """The first step of a two-step write was saved and the second was not."""
-
-    def __init__(self, snapshot: IncidentSnapshot, changes: dict[str, Any], message: str, error: BotError):
-        self.snapshot = snapshot
-        self.changes = changes
-        self.message = message
-        self.error = error
-        super().__init__(message)
 
 
 async def _apply(
@@ -149,27 +132,17 @@ async def _apply(
 async def _resolve(
     work: Work, incident_id: str, args: dict[str, Any], person: Person
 ) -> tuple[IncidentSnapshot, dict[str, Any], str | None]:
+    """One PATCH: status, classification, determination and the signed resolving comment together,
+    so a resolve is saved whole or not at all."""
     changes: dict[str, Any] = {
         "status": Status.RESOLVED.value,
         "classification": args["classification"],
         "determination": args["determination"],
     }
-    snapshot = await work.incidents.update(incident_id, changes)
     comment = (args.get("comment") or "").strip()
-    if not comment:
-        return snapshot, changes, None
-    try:
-        snapshot = await work.incidents.add_comment(incident_id, _with_signature(comment, person))
-    except SavedButNotReread:
-        raise  # both saved; only the read-back failed
-    except BotError as error:
-        message = (
-            f"Incident {incident_id} was resolved ({args['classification']}, {args['determination']}), "
-            f"but your resolving comment was NOT saved: {explain(error, incident_id)} "
-            "Add it again with Add comment."
-        )
-        raise PartialWrite(snapshot, changes, message, error) from None
-    return snapshot, {**changes, "comment": comment}, None
+    if comment:
+        changes["resolvingComment"] = _with_signature(comment, person)
+    return await work.incidents.update(incident_id, changes), changes, None
 
 
 class UserFacingRefusal(BotError):
