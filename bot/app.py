@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import listeners
@@ -36,24 +38,29 @@ def _surface(body: dict[str, Any]) -> str:
     return kind
 
 
-def _observer(metrics: Metrics) -> Callable[..., Awaitable[None]]:
-    async def observe_request(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
-        # One correlation id per Slack request, in every log line it causes (jobs get their own).
-        token = correlation_id.set(uuid.uuid4().hex[:12])
-        outcome = "error"
-        try:
-            await next()
-            outcome = "ok"
-        finally:
-            metrics.slack_requests.labels(_surface(body), outcome).inc()
-            correlation_id.reset(token)
+class ObservedApp(AsyncApp):
+    """AsyncApp that gives each Slack request a correlation id and counts it by surface and outcome.
 
-    return observe_request
+    Done around dispatch, not in a global middleware: Bolt runs global middleware to the end
+    before the listener (their `next()` only records that it was called).
+    """
+
+    metrics: Metrics
+
+    async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
+        token = correlation_id.set(uuid.uuid4().hex[:12])
+        try:
+            response = await super().async_dispatch(req)
+        finally:
+            correlation_id.reset(token)
+        outcome = "ok" if response.status < 400 else "error"
+        self.metrics.slack_requests.labels(_surface(req.body), outcome).inc()
+        return response
 
 
 async def handle_error(error: Exception, body: dict[str, Any]) -> None:
-    """Anything a listener did not expect: log it with a correlation id, never the payload or a token."""
-    cid = uuid.uuid4().hex[:12]
+    """Anything a listener did not expect: log it with its correlation id, never the payload or a token."""
+    cid = correlation_id.get() or uuid.uuid4().hex[:12]
     kind = body.get("type") or body.get("command") or "request"
     logger.error(
         "listener failed on %s (correlation id %s)", kind, cid, exc_info=error, extra={"correlation_id": cid}
@@ -66,7 +73,7 @@ def create_app(
     """The AsyncApp with every listener registered once."""
     socket_mode = settings.slack_app_token is not None
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
-    app = AsyncApp(
+    app = ObservedApp(
         signing_secret=signing_secret,
         client=client,  # carries the bot token and SLACK_API_URL
         # Listeners only queue work and ack, so Slack gets its answer as soon as they return,
@@ -76,7 +83,7 @@ def create_app(
         raise_error_for_unhandled_request=False,
         logger=logging.getLogger("slack_bolt"),
     )
-    app.use(_observer(metrics))
+    app.metrics = metrics
     app.use(_injector(deps))
     app.error(handle_error)
     listeners.register(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 from bot.errors import (
@@ -25,8 +26,9 @@ def retry_hint(retry_after: float | None, now: datetime | None = None) -> str:
     """'; try again in 30 s (at 10:42 UTC)' or '' when the API did not say."""
     if retry_after is None:
         return ""
-    at = (now or datetime.now(UTC)) + timedelta(seconds=retry_after)
-    return f"; try again in {retry_after:.0f} s (at {at:%H:%M:%S} UTC)"
+    seconds = max(1, math.ceil(retry_after))  # never "try again in 0 s"
+    at = (now or datetime.now(UTC)) + timedelta(seconds=seconds)
+    return f"; try again in {seconds} s (at {at:%H:%M:%S} UTC)"
 
 
 def explain(error: BotError, incident_id: str | None = None, tenant_id: str | None = None) -> str:

@@ -53,10 +53,20 @@ class RedisFlightLock:
         self._lease_ms = int(lease_seconds * 1000)
         self._prefix = prefix
         self._release = redis.register_script(_RELEASE)
+        # Releases that failed while Redis was down: retried on the next call, so a lock we no
+        # longer need does not make every replica wait out its lease.
+        self._unreleased: list[tuple[str, str]] = []
+
+    async def _retry_releases(self) -> None:
+        while self._unreleased:
+            key, token = self._unreleased[0]
+            await self._release(keys=[self._prefix + key], args=[token])
+            self._unreleased.pop(0)
 
     async def acquire(self, key: str) -> str | None:
         token = uuid.uuid4().hex
         try:
+            await self._retry_releases()
             taken = await self._redis.set(self._prefix + key, token, nx=True, px=self._lease_ms)
         except REDIS_DOWN:
             return token  # no coordination possible: fetch rather than wait
@@ -64,9 +74,11 @@ class RedisFlightLock:
 
     async def release(self, key: str, token: str) -> None:
         try:
+            await self._retry_releases()
             await self._release(keys=[self._prefix + key], args=[token])
         except REDIS_DOWN:
-            logger.info("could not release flight lock %s; it expires by itself", key)
+            logger.info("could not release flight lock %s now; will retry", key)
+            self._unreleased.append((key, token))
 
     async def held(self, key: str) -> bool:
         try:

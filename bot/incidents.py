@@ -24,6 +24,8 @@ MAX_REDIRECTS = 3
 # Past this share of the TTL a cached read also starts a background refresh.
 REVALIDATE_AT = 0.8
 OTHER_REPLICA_POLL = 0.025
+# Replicas' clocks differ a little: a copy fetched this long before our ask still counts as "after".
+SKEW = timedelta(seconds=1)
 OTHER_REPLICA_WAIT = 30.0
 
 
@@ -96,14 +98,19 @@ class IncidentService:
                 return cached
         self._count("miss")
         # shield: one caller giving up must not cancel the fetch the others wait on
-        return await asyncio.shield(self._start_flight(incident_id, cached))
+        return await asyncio.shield(self._start_flight(incident_id, cached, fresh=fresh))
 
     def _start_flight(
-        self, incident_id: str, cached: IncidentSnapshot | None, *, background: bool = False
+        self,
+        incident_id: str,
+        cached: IncidentSnapshot | None,
+        *,
+        background: bool = False,
+        fresh: bool = False,
     ) -> asyncio.Task[IncidentSnapshot]:
         flight = self._flights.get(incident_id)
         if flight is None:
-            flight = asyncio.create_task(self._fetch(incident_id, cached))
+            flight = asyncio.create_task(self._fetch(incident_id, cached, fresh=fresh))
             self._flights[incident_id] = flight
             flight.add_done_callback(lambda _: self._flights.pop(incident_id, None))
             if background:
@@ -117,7 +124,9 @@ class IncidentService:
         if not task.cancelled() and task.exception() is not None:
             logger.info("background refresh failed: %s", type(task.exception()).__name__)
 
-    async def _fetch(self, incident_id: str, cached: IncidentSnapshot | None) -> IncidentSnapshot:
+    async def _fetch(
+        self, incident_id: str, cached: IncidentSnapshot | None, *, fresh: bool = False
+    ) -> IncidentSnapshot:
         started = self._now()
         token = await self._lock.acquire(incident_id)
         if token is None:
@@ -127,18 +136,26 @@ class IncidentService:
                 return shared
             token = await self._lock.acquire(incident_id) or "unlocked"
         try:
+            # Another replica may have stored its copy between our cache read and our lock.
+            latest = None if fresh else await self._store.get(incident_id)
+            if latest is not None and latest != cached and latest.fetched_at >= started - SKEW:
+                return latest
+            return await self._fetch_from_api(incident_id, cached or latest)
+        finally:
+            # Released only after the copy is stored, so no waiter finds the lock gone and no copy.
+            await self._lock.release(incident_id, token)
+
+    async def _fetch_from_api(self, incident_id: str, fallback: IncidentSnapshot | None) -> IncidentSnapshot:
+        try:
             incident = await self._api.get_incident(incident_id)
         except (Throttled, Unavailable, AuthError) as error:
             if isinstance(error, AuthError) and error.code:
                 raise  # Entra refused the app (wrong secret…): not an outage to ride out
-            fallback = cached or await self._store.get(incident_id)
             if fallback is None:
                 raise
             self._count("stale")
             logger.info("incident %s: serving cached copy, API said %s", incident_id, type(error).__name__)
             return fallback.model_copy(update={"stale": True})
-        finally:
-            await self._lock.release(incident_id, token)
         snapshot = IncidentSnapshot(incident=incident, fetched_at=self._now())
         await self._store.put(snapshot)
         return snapshot
@@ -148,11 +165,11 @@ class IncidentService:
         for _ in range(int(OTHER_REPLICA_WAIT / OTHER_REPLICA_POLL)):
             await asyncio.sleep(OTHER_REPLICA_POLL)
             snapshot = await self._store.get(incident_id)
-            if snapshot is not None and snapshot.fetched_at >= since - timedelta(seconds=1):
+            if snapshot is not None and snapshot.fetched_at >= since - SKEW:
                 return snapshot
             if not await self._lock.held(incident_id):
                 snapshot = await self._store.get(incident_id)
-                fresh = snapshot is not None and snapshot.fetched_at >= since - timedelta(seconds=1)
+                fresh = snapshot is not None and snapshot.fetched_at >= since - SKEW
                 return snapshot if fresh else None
         return None
 

@@ -126,16 +126,23 @@ class RedisStreamIntake:
                     self._settings.group, self.consumer, {self._settings.stream: ">"}, count=free, block=1000
                 )
             except ResponseError as error:
-                if "NOGROUP" in str(error):  # the stream was deleted (e.g. FLUSHDB): recreate
-                    await self._ensure_group()
-                    continue
-                raise
+                if "NOGROUP" in str(error) or "UNBLOCKED" in str(error):
+                    # the stream was deleted under us (e.g. FLUSHDB): recreate it and go on
+                    await self._recreate_group()
+                else:
+                    logger.exception("reading the job stream failed; retrying")
+                    await asyncio.sleep(1.0)
+                continue
             except REDIS_DOWN:
                 await asyncio.sleep(1.0)
                 continue
             for _stream, entries in answer or []:
                 for entry_id, fields in entries:
                     self._start(_decode(entry_id), fields, attempt=1)
+
+    async def _recreate_group(self) -> None:
+        with contextlib.suppress(*REDIS_DOWN):
+            await self._ensure_group()
 
     async def _janitor_loop(self) -> None:
         """Take over jobs whose replica stopped heartbeating (it died or lost Redis)."""
@@ -163,8 +170,10 @@ class RedisStreamIntake:
             except REDIS_DOWN:
                 continue
             except ResponseError as error:
-                if "NOGROUP" not in str(error):
-                    raise
+                if "NOGROUP" in str(error):
+                    await self._recreate_group()
+                else:
+                    logger.exception("taking over abandoned jobs failed; retrying")
 
     async def _deliveries(self, entry_id: str) -> int:
         pending = await self._redis.xpending_range(

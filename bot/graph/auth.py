@@ -87,7 +87,8 @@ class TokenProvider:
         self._app: msal.ConfidentialClientApplication | None = None
         self._lock = asyncio.Lock()
         self._token: str | None = None
-        self._expires_at = 0.0
+        self._expires_at = 0.0  # when to ask MSAL again (a margin before expiry)
+        self._expires_real = 0.0  # when the token stops working
         self.token_requests = 0  # calls that reached MSAL (not every one goes to Entra)
 
     def _build_app(self) -> msal.ConfidentialClientApplication:
@@ -130,15 +131,31 @@ class TokenProvider:
             if self._token and time.monotonic() < self._expires_at:
                 return self._token
             self.token_requests += 1
-            result = await asyncio.to_thread(self._acquire_blocking)
+            try:
+                result = await asyncio.to_thread(self._acquire_blocking)
+            except AuthError as outage:
+                return self._last_valid_token(outage)
             if "access_token" not in result:
                 error = auth_error_from_msal(result)
+                if error.error in ("temporarily_unavailable", "server_error") or not error.code:
+                    return self._last_valid_token(error)
                 logger.warning("token request refused: %s", error)
                 raise error
             self._token = str(result["access_token"])
             lifetime = float(result.get("expires_in") or 0)
-            self._expires_at = time.monotonic() + max(0.0, lifetime - _EXPIRY_MARGIN)
+            now = time.monotonic()
+            self._expires_at = now + max(0.0, lifetime - _EXPIRY_MARGIN)
+            self._expires_real = now + lifetime
             return self._token
+
+    def _last_valid_token(self, error: AuthError) -> str:
+        """Entra is down: keep using the token we have until it really expires."""
+        if self._token and time.monotonic() < self._expires_real - 5:
+            logger.warning(
+                "identity provider unavailable (%s): using the current token until it expires", error
+            )
+            return self._token
+        raise error
 
 
 def _aadsts_in(text: str) -> str | None:

@@ -227,7 +227,10 @@ class ApiTransport:
         except httpx.TransportError as exc:
             self._observed(kind, "no-answer", started)
             # The request may have reached the server; status 0 marks "sent, no answer".
-            raise Unavailable(f"incident API did not answer ({type(exc).__name__})", status=0) from None
+            code = "Timeout" if isinstance(exc, httpx.TimeoutException) else "NoAnswer"
+            raise Unavailable(
+                f"incident API did not answer ({type(exc).__name__})", status=0, code=code
+            ) from None
         self._observed(kind, str(response.status_code), started)
         last_request_id.set(response.headers.get("request-id") or response.headers.get("x-ms-request-id"))
         if response.status_code == 429 and self._budget is not None:

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from bot.blocks.refs import IncidentRef
-from bot.errors import BotError, SavedButNotReread
+from bot.errors import BotError, SavedButNotReread, Unavailable
 from bot.explain import explain
 from bot.graph.transport import last_request_id
 from bot.intake import Job
@@ -26,6 +26,10 @@ audit = logging.getLogger("bot.audit")
 NOT_CONFIGURED = (
     "Changing incidents from Slack is not enabled in this workspace yet: an admin must set "
     "INCIDENT_WRITERS to the Slack user (U…) or user-group (S…) ids allowed to do it."
+)
+UNKNOWN_OUTCOME = (
+    "Defender did not answer in time, so your change may still be saved. Use Refresh in a minute "
+    "and do it again only if the card does not show it."
 )
 NOT_ALLOWED = (
     "You are not allowed to change incidents from Slack. Ask an admin to add you to INCIDENT_WRITERS."
@@ -82,7 +86,18 @@ async def write(work: Work, job: Job) -> None:
         message = f"Your change was saved in Defender, but the card could not be refreshed: {reason}"
         await tell(work, ref, user_id, message + " Use Refresh in a moment.")
         return
+    except OutcomeUnknown as unknown:
+        _audit(user_id, person.email, op, ref.id, args, "unknown", unknown.__cause__)
+        await work.once.finish(key)
+        await tell(work, ref, user_id, str(unknown))
+        return
     except BotError as error:
+        if isinstance(error, Unavailable) and error.status == 0:
+            # Sent and not answered (after the transport's own retries): it may have been saved.
+            _audit(user_id, person.email, op, ref.id, args, "unknown", error)
+            await work.once.finish(key)
+            await tell(work, ref, user_id, UNKNOWN_OUTCOME)
+            return
         _audit(user_id, person.email, op, ref.id, args, "failed", error)
         await work.once.finish(key)  # a refused write is an answer, not something to retry
         await tell(work, ref, user_id, f"Nothing was changed. {explain(error, ref.id)}")
@@ -102,9 +117,11 @@ async def _apply(
     changes: dict[str, Any]
     if op == "comment":
         text = _with_signature(args["text"], person)
-        if job.attempt > 1 and await _comment_exists(work, incident_id, text):
-            return await incidents.get(incident_id), {"comment": "(already saved)"}, None
-        return await incidents.add_comment(incident_id, text), {"comment": text}, None
+        return (
+            await _add_comment_once(work, incident_id, text, retried=job.attempt > 1),
+            {"comment": text},
+            None,
+        )
     if op == "assign_me":
         if not person.email:
             raise_user(
@@ -145,6 +162,10 @@ async def _resolve(
     return await work.incidents.update(incident_id, changes), changes, None
 
 
+class OutcomeUnknown(BotError):
+    """The write was sent and not answered: it may or may not have been saved."""
+
+
 class UserFacingRefusal(BotError):
     """A write the bot refuses before calling the API; the message is shown as is."""
 
@@ -153,10 +174,36 @@ def raise_user(message: str) -> None:
     raise UserFacingRefusal(message)
 
 
-async def _comment_exists(work: Work, incident_id: str, text: str) -> bool:
-    """After a crash mid-job: did the first attempt already save this exact comment?"""
+async def _saved_with(work: Work, incident_id: str, text: str) -> IncidentSnapshot | None:
+    """The incident as Defender has it now, if it already holds this exact comment."""
     snapshot = await work.incidents.get(incident_id, fresh=True)
-    return any(c.comment.strip() == text.strip() for c in snapshot.incident.comments)
+    found = any(c.comment.strip() == text.strip() for c in snapshot.incident.comments)
+    return snapshot if found else None
+
+
+async def _add_comment_once(work: Work, incident_id: str, text: str, *, retried: bool) -> IncidentSnapshot:
+    """Post the comment unless Defender already has it: a comment must never be lost nor doubled.
+
+    A POST sent but not answered (status 0) may or may not have been saved. After a reset the API
+    is done with it, so the comments tell: post again only if it is absent. After a timeout the
+    API may still be saving it, so the person is told to check rather than a second POST sent.
+    """
+    if retried and (saved := await _saved_with(work, incident_id, text)) is not None:
+        return saved
+    try:
+        return await work.incidents.add_comment(incident_id, text)
+    except Unavailable as error:
+        if error.status != 0:
+            raise
+        try:
+            saved = await _saved_with(work, incident_id, text)
+        except BotError:
+            raise OutcomeUnknown(UNKNOWN_OUTCOME) from error
+        if saved is not None:
+            return saved
+        if error.code == "Timeout":
+            raise OutcomeUnknown(UNKNOWN_OUTCOME) from error
+        return await work.incidents.add_comment(incident_id, text)
 
 
 async def gave_up(work: Work, job: Job) -> None:
