@@ -23,7 +23,7 @@ from tests.faults.conftest import (
     unfurls_of,
 )
 from tests.listeners.conftest import SlackWorld, WorldFactory
-from tests.listeners.test_actions import INCIDENT, told, writes
+from tests.listeners.test_actions import INCIDENT, told
 from tests.listeners.test_views import SIGNED, comment_values, modal, submission
 
 UNAVAILABLE = "incident API is unavailable right now"
