@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import listeners
 from bot.config import Settings
+from bot.intake import AckFirst
 from bot.logs import correlation_id
 from bot.metrics import Metrics
 
@@ -46,12 +47,15 @@ class ObservedApp(AsyncApp):
     """
 
     metrics: Metrics
+    ack_first: AckFirst
 
     async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
         token = correlation_id.set(uuid.uuid4().hex[:12])
+        self.ack_first.request_started()
         try:
             response = await super().async_dispatch(req)
         finally:
+            self.ack_first.request_done()
             correlation_id.reset(token)
         outcome = "ok" if response.status < 400 else "error"
         self.metrics.slack_requests.labels(_surface(req.body), outcome).inc()
@@ -68,7 +72,11 @@ async def handle_error(error: Exception, body: dict[str, Any]) -> None:
 
 
 def create_app(
-    settings: Settings, client: AsyncWebClient, deps: dict[str, Any], metrics: Metrics
+    settings: Settings,
+    client: AsyncWebClient,
+    deps: dict[str, Any],
+    metrics: Metrics,
+    ack_first: AckFirst | None = None,
 ) -> AsyncApp:
     """The AsyncApp with every listener registered once."""
     socket_mode = settings.slack_app_token is not None
@@ -84,6 +92,7 @@ def create_app(
         logger=logging.getLogger("slack_bolt"),
     )
     app.metrics = metrics
+    app.ack_first = ack_first or AckFirst()
     app.use(_injector(deps))
     app.error(handle_error)
     listeners.register(app)

@@ -61,8 +61,11 @@ def build_cache(url: str, *, retry_every: float = 5.0) -> Cache:
         connection_pool_class=BlockingConnectionPool,
         pool_max_size=64,
         namespace=NAMESPACE,
-        timeout=2,
+        # timeout=0: no asyncio.wait_for (a task per call) around each command; the socket
+        # timeouts below bound a Redis that stops answering instead.
+        timeout=0,
         create_connection_timeout=2,
+        connection_pool_kwargs={"socket_timeout": 2, "timeout": 5},
     )
     return FallbackCache(redis_cache, retry_every=retry_every, namespace=NAMESPACE)
 

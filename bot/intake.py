@@ -33,6 +33,34 @@ class Job:
 JobHandler = Callable[[Job], Awaitable[None]]
 
 
+class AckFirst:
+    """Slack's acks before queued work: workers hold back while requests are being answered.
+
+    One event loop serves both; in a burst, a job started between two acks delays the next one.
+    A worker waits (at most `max_wait`) until no request is in flight before it starts a job.
+    """
+
+    def __init__(self, max_wait: float = 0.2) -> None:
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._max_wait = max_wait
+
+    def request_started(self) -> None:
+        self._in_flight += 1
+        self._idle.clear()
+
+    def request_done(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._idle.set()
+
+    async def wait_for_quiet(self) -> None:
+        if not self._idle.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), self._max_wait)
+
+
 class Intake(Protocol):
     """Where listeners put work before they ack Slack."""
 
@@ -72,9 +100,11 @@ class MemoryIntake:
         max_attempts: int = 5,
         retry_delay: float = 0.5,
         on_outcome: Callable[[str, str], None] | None = None,
+        ack_first: AckFirst | None = None,
     ) -> None:
         self._handle = handle
         self._on_outcome = on_outcome or (lambda kind, outcome: None)
+        self._ack_first = ack_first or AckFirst()
         self._on_dead = on_dead
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._concurrency = concurrency
@@ -92,6 +122,7 @@ class MemoryIntake:
     async def _work(self) -> None:
         while True:
             job = await self._queue.get()
+            await self._ack_first.wait_for_quiet()
             try:
                 await run_job(job, self._handle)
                 self._on_outcome(job.kind, "done")

@@ -27,7 +27,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from bot.intake import Job, JobHandler, MemoryIntake, run_job
+from bot.intake import AckFirst, Job, JobHandler, MemoryIntake, run_job
 from bot.shared_cache import REDIS_DOWN
 
 logger = logging.getLogger(__name__)
@@ -58,8 +58,10 @@ class RedisStreamIntake:
         on_dead: JobHandler,
         settings: StreamSettings = StreamSettings(),
         on_outcome: Callable[[str, str], None] | None = None,
+        ack_first: AckFirst | None = None,
     ) -> None:
         self._redis = redis
+        self._ack_first = ack_first or AckFirst()
         self._handle = handle
         self._on_dead = on_dead
         self._settings = settings
@@ -67,6 +69,7 @@ class RedisStreamIntake:
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._inline = MemoryIntake(
             handle,
+            ack_first=self._ack_first,
             on_dead=on_dead,
             concurrency=settings.concurrency,
             max_attempts=settings.max_attempts,
@@ -194,6 +197,7 @@ class RedisStreamIntake:
         beat = asyncio.create_task(self._heartbeat(job.id))
         try:
             async with self._slots:
+                await self._ack_first.wait_for_quiet()
                 await self._attempts(job)
         finally:
             beat.cancel()

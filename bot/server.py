@@ -17,7 +17,7 @@ from bot.app import create_app
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.health import Readiness, check_until_ready
-from bot.intake import Intake, MemoryIntake
+from bot.intake import AckFirst, Intake, MemoryIntake
 from bot.intake_redis import RedisStreamIntake, StreamSettings
 from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.metrics import Metrics
@@ -67,7 +67,7 @@ def build_web_app(app: AsyncApp | None, readiness: Readiness, metrics: Metrics) 
     return web_app
 
 
-def build_intake(settings: Settings, services: Services, work: Work) -> Intake:
+def build_intake(settings: Settings, services: Services, work: Work, ack_first: AckFirst) -> Intake:
     """A Redis stream across replicas when CACHE_URL is Redis, else an in-process queue."""
     metrics = services.metrics
 
@@ -83,7 +83,12 @@ def build_intake(settings: Settings, services: Services, work: Work) -> Intake:
             max_attempts=settings.intake_max_attempts,
         )
         return RedisStreamIntake(
-            services.redis, work.handle, on_dead=work.on_dead, settings=stream, on_outcome=count
+            services.redis,
+            work.handle,
+            on_dead=work.on_dead,
+            settings=stream,
+            on_outcome=count,
+            ack_first=ack_first,
         )
     return MemoryIntake(
         work.handle,
@@ -91,6 +96,7 @@ def build_intake(settings: Settings, services: Services, work: Work) -> Intake:
         concurrency=settings.intake_concurrency,
         max_attempts=settings.intake_max_attempts,
         on_outcome=count,
+        ack_first=ack_first,
     )
 
 
@@ -108,7 +114,8 @@ class Bot:
             self.slack, services.cache, writers=settings.incident_writers, everyone_writes=services.demo
         )
         self.work = build_work(services, self.slack, self.once, self.people)
-        self.intake: Intake = intake or build_intake(settings, services, self.work)
+        self.ack_first = AckFirst()
+        self.intake: Intake = intake or build_intake(settings, services, self.work, self.ack_first)
         self.readiness = Readiness(
             intake=lambda: self.intake.mode,
             cache=lambda: (
@@ -124,7 +131,7 @@ class Bot:
             "incidents": services.incidents,
             "people": self.people,
         }
-        self.app = create_app(settings, self.slack, deps, services.metrics)
+        self.app = create_app(settings, self.slack, deps, services.metrics, self.ack_first)
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._background: list[asyncio.Task[None]] = []

@@ -7,18 +7,19 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.intake import Intake
-from bot.once import Once
 
 
 def register(app: AsyncApp) -> None:
     app.event("link_shared")(handle_link_shared)
 
 
-async def handle_link_shared(body: dict[str, Any], event: dict[str, Any], intake: Intake, once: Once) -> None:
-    """Queue one unfurl job per event (Bolt acks events after this returns: process_before_response)."""
+async def handle_link_shared(body: dict[str, Any], event: dict[str, Any], intake: Intake) -> None:
+    """Queue one unfurl job per event (Bolt acks events after this returns: process_before_response).
+
+    A Slack retry is queued too, and its job finds the event's unfurl done or claimed: the ack
+    stays one Redis round trip.
+    """
     event_id = str(body.get("event_id") or "")
-    if await once.is_done(f"unfurl:{event_id}"):
-        return  # a Slack retry of an event already unfurled
     await intake.submit(
         "unfurl",
         {
