@@ -15,6 +15,10 @@ from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import StringSerializer
 from pydantic import ValidationError
 from redis.asyncio import BlockingConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.models import IncidentSnapshot
 from bot.shared_cache import Cache, FallbackCache
@@ -22,6 +26,15 @@ from bot.shared_cache import Cache, FallbackCache
 logger = logging.getLogger(__name__)
 
 NAMESPACE = "incident-bot"
+
+
+def reconnect_once() -> dict[str, Any]:
+    """Connection options: a pooled connection found dead (Redis restarted) reconnects and retries
+    the command once, instead of failing as if Redis were down."""
+    return {
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+    }
 
 
 class _RedisCache(RedisCache):  # type: ignore[misc]
@@ -65,7 +78,7 @@ def build_cache(url: str, *, retry_every: float = 5.0) -> Cache:
         # timeouts below bound a Redis that stops answering instead.
         timeout=0,
         create_connection_timeout=2,
-        connection_pool_kwargs={"socket_timeout": 2, "timeout": 5},
+        connection_pool_kwargs={"socket_timeout": 2, "timeout": 5, **reconnect_once()},
     )
     return FallbackCache(redis_cache, retry_every=retry_every, namespace=NAMESPACE)
 

@@ -1,8 +1,8 @@
 """A Redis cache that keeps the bot working while Redis is down.
 
 When Redis stops answering, reads and writes go to a per-process memory cache and the bot
-says so (a warning in the logs, `degraded` in /readyz); every few seconds the next operation
-tries Redis again and, once it answers, goes back to it. What is lost while degraded is only
+says so (a warning in the logs, `degraded` in /readyz); every few seconds a probe tries Redis
+again and, once it answers, the cache goes back to it. What is lost while degraded is only
 sharing between replicas (cache, dedupe keys), never the ability to answer.
 """
 
@@ -46,31 +46,42 @@ class FallbackCache:
         self.fallback = SimpleMemoryCache(namespace=namespace, timeout=0)
         self._retry_every = retry_every
         self._down_since: float | None = None
-        self._last_try = 0.0
+        self._probe: asyncio.Task[None] | None = None
 
     @property
     def degraded(self) -> bool:
         return self._down_since is not None
 
     async def _call(self, operation: Callable[[BaseCache], Awaitable[T]]) -> T:
-        if self._down_since is not None and time.monotonic() - self._last_try < self._retry_every:
+        if self._down_since is not None:
             return await operation(self.fallback)
         try:
-            result = await operation(self.primary)
+            return await operation(self.primary)
         except REDIS_DOWN as error:
-            self._last_try = time.monotonic()
-            if self._down_since is None:
-                self._down_since = self._last_try
-                logger.warning(
-                    "Redis unreachable (%s): using per-process memory until it answers", type(error).__name__
-                )
+            self._went_down(error)
             return await operation(self.fallback)
+
+    def _went_down(self, error: BaseException) -> None:
         if self._down_since is not None:
+            return
+        self._down_since = time.monotonic()
+        logger.warning(
+            "Redis unreachable (%s): using per-process memory until it answers", type(error).__name__
+        )
+        self._probe = asyncio.create_task(self._wait_for_redis())
+
+    async def _wait_for_redis(self) -> None:
+        """Try Redis every `retry_every` seconds, busy or not, and go back to it when it answers."""
+        while self._down_since is not None:
+            await asyncio.sleep(self._retry_every)
+            try:
+                await self.primary.exists("health-probe")
+            except REDIS_DOWN:
+                continue
             logger.warning(
                 "Redis answers again after %.0f s: shared cache restored", time.monotonic() - self._down_since
             )
             self._down_since = None
-        return result
 
     async def get(self, key: str) -> Any:
         return await self._call(lambda cache: cache.get(key))
@@ -86,5 +97,7 @@ class FallbackCache:
         return await self._call(lambda cache: cache.delete(key))
 
     async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
         await self.primary.close()
         await self.fallback.close()
