@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     redis_retry_seconds: float = Field(5.0, gt=0, description="how often to try Redis again while it is down")
     # Work after the ack
     intake_claim_idle_seconds: float = Field(
-        10.0, gt=0, description="seconds a job may go without its replica's heartbeat before another takes it"
+        8.0, gt=0, description="seconds a job may go without its replica's heartbeat before another takes it"
     )
     intake_max_attempts: int = Field(5, ge=1, le=50, description="tries before a job is dead-lettered")
     intake_concurrency: int = Field(32, ge=1, le=1000, description="jobs worked at once per replica")

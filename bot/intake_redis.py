@@ -40,7 +40,7 @@ class StreamSettings:
     group: str = "incident-bot"
     maxlen: int = 100_000
     concurrency: int = 32
-    claim_idle: float = 10.0  # seconds without a heartbeat before a job is taken over
+    claim_idle: float = 8.0  # seconds without a heartbeat before a job is taken over
     heartbeat: float = 2.0
     janitor_every: float = 2.0
     max_attempts: int = 5
@@ -74,6 +74,7 @@ class RedisStreamIntake:
             concurrency=settings.concurrency,
             max_attempts=settings.max_attempts,
             retry_delay=settings.retry_delay,
+            on_outcome=self._on_outcome,
         )
         self._active: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(settings.concurrency)
@@ -186,23 +187,34 @@ class RedisStreamIntake:
 
     def _start(self, entry_id: str, fields: dict[Any, Any], *, attempt: int) -> None:
         kind = _decode(fields.get(b"kind") or fields.get("kind") or b"")
-        payload = json.loads(_decode(fields.get(b"payload") or fields.get("payload") or b"{}"))
-        job = Job(kind, payload, id=entry_id, attempt=attempt)
-        task = asyncio.create_task(self._work(job))
+        raw = _decode(fields.get(b"payload") or fields.get("payload") or b"{}")
+        try:
+            payload = json.loads(raw)
+            if not isinstance(payload, dict):
+                raise ValueError("payload is not an object")
+        except ValueError:
+            # Not one of ours (or damaged): straight to the dead letters, never a dead read loop.
+            job = Job(kind, {"undecodable": raw[:1000]}, id=entry_id, attempt=self._settings.max_attempts)
+            work = self._dead(job)
+        else:
+            work = self._work(Job(kind, payload, id=entry_id, attempt=attempt))
+        task = asyncio.create_task(work)
         self._active[entry_id] = task
         task.add_done_callback(lambda _: self._active.pop(entry_id, None))
 
     async def _work(self, job: Job) -> None:
         # The heartbeat starts before the job waits for a slot: a queued job is not abandoned.
-        beat = asyncio.create_task(self._heartbeat(job.id))
+        finished = asyncio.Event()
+        beat = asyncio.create_task(self._heartbeat(job.id, finished))
         try:
             async with self._slots:
                 await self._ack_first.wait_for_quiet()
                 await self._attempts(job)
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            # An event, not cancel(): a cancel landing inside redis-py's send can be lost, and the
+            # heartbeat would then claim the finished job forever.
+            finished.set()
+            await asyncio.shield(beat)
 
     async def _attempts(self, job: Job) -> None:
         while True:
@@ -256,10 +268,13 @@ class RedisStreamIntake:
             "could not XACK job %s: it may run again, harmlessly (its effects happen once)", job.id
         )
 
-    async def _heartbeat(self, entry_id: str) -> None:
+    async def _heartbeat(self, entry_id: str, finished: asyncio.Event) -> None:
         """Keep claiming our own entry so its idle time stays below `claim_idle` while we work."""
         while True:
-            await asyncio.sleep(self._settings.heartbeat)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), self._settings.heartbeat)
+            if finished.is_set():
+                return
             with contextlib.suppress(*REDIS_DOWN):
                 await self._redis.xclaim(
                     self._settings.stream,

@@ -82,7 +82,10 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
         http = build_http_client(settings, tokens)
         api = build_incident_api(settings, http, budget=budget, observe=metrics.api_call)
     if redis is not None:
-        lock = RedisFlightLock(redis, lease_seconds=settings.incident_api_deadline + 5)
+        # A replica killed mid-fetch holds its locks until the lease ends: keep it within the time
+        # another replica takes that replica's jobs over, or recovery waits on the lock.
+        lease = min(settings.incident_api_deadline + 5, settings.intake_claim_idle_seconds)
+        lock = RedisFlightLock(redis, lease_seconds=lease)
     store = SnapshotStore(cache, keep_seconds=STALE_KEEP_SECONDS)
     incidents = IncidentService(
         api,
