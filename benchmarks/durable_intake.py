@@ -13,7 +13,7 @@ two so that both meet the same machine noise.
     second, and events unfurled per second (first event sent → last chat.unfurl).
 (c) recovery: a replica acks link_shared events for uncached incidents and starts their fetches
     (held at the API), a second replica starts, the first is SIGKILLed; time from the kill to the
-    last chat.unfurl, for INTAKE_CLAIM_IDLE_SECONDS 10 (default) and 2, with the default
+    last chat.unfurl, for INTAKE_CLAIM_IDLE_SECONDS 8 (default) and 2, with the default
     INCIDENT_API_DEADLINE (20 s) and with 2 s (the flight lock a dead replica held lives deadline + 5 s).
 """
 
@@ -313,7 +313,7 @@ async def main() -> None:
                 await bot.terminate()
 
             tag = 0
-            for idle in ("10", "2"):
+            for idle in ("8", "2"):
                 for deadline in ("20", "2"):
                     tag += 1
                     recoveries[(idle, deadline)] = await recovery(

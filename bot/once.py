@@ -21,14 +21,18 @@ class Once:
         self._ttl = ttl
 
     async def begin(self, key: str, owner: str) -> bool:
-        """True when `owner` may do the effect named `key` (first claim, or its own earlier claim)."""
-        if await self._cache.get(f"done:{key}") is not None:
-            return False
+        """True when `owner` may do the effect named `key` (first claim, or its own unfinished claim).
+
+        A first claim needs no look at the done mark: only a claim's owner sets it, after its
+        claim, with the same lifetime. So the common case is one round trip.
+        """
         try:
             await self._cache.add(f"claim:{key}", owner, ttl=self._ttl)
             return True
         except ValueError:  # aiocache's add: the key exists already
-            return str(await self._cache.get(f"claim:{key}")) == owner
+            if str(await self._cache.get(f"claim:{key}")) != owner:
+                return False
+            return await self._cache.get(f"done:{key}") is None
 
     async def finish(self, key: str) -> None:
         """Mark the effect as done."""
