@@ -26,6 +26,7 @@ from bot.shared_cache import Cache, FallbackCache
 logger = logging.getLogger(__name__)
 
 NAMESPACE = "incident-bot"
+DECODED_KEPT = 2000
 
 
 def reconnect_once() -> dict[str, Any]:
@@ -95,6 +96,9 @@ class SnapshotStore:
         self._memory = is_memory(cache)
         # Entries outlive freshness so a stale copy can be served while the API is down.
         self._keep_seconds = keep_seconds
+        # The last JSON text read for each id and what it decoded to: a value Redis returns
+        # unchanged is not validated again (the JSON is compared, so it is never out of date).
+        self._decoded: dict[str, tuple[str, IncidentSnapshot]] = {}
 
     @staticmethod
     def key(incident_id: str) -> str:
@@ -105,7 +109,14 @@ class SnapshotStore:
             value: Any = await self._cache.get(self.key(incident_id))
             if value is None or self._memory:
                 return value  # type: ignore[no-any-return]
-            return IncidentSnapshot.model_validate_json(value)
+            last = self._decoded.get(incident_id)
+            if last is not None and last[0] == value:
+                return last[1]
+            snapshot = IncidentSnapshot.model_validate_json(value)
+            if len(self._decoded) >= DECODED_KEPT:
+                self._decoded.pop(next(iter(self._decoded)))
+            self._decoded[incident_id] = (value, snapshot)
+            return snapshot
         except (ValidationError, ValueError):  # UnicodeDecodeError is a ValueError too
             # Corrupt, or written by another release: a miss, which the next fetch overwrites.
             logger.warning("unreadable cache entry for incident %s; fetching it again", incident_id)
