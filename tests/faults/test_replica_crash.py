@@ -44,6 +44,10 @@ async def jobs_held_by(redis: RedisServer, bot: BotProcess) -> int:
     return sum(int(c["pending"]) for c in consumers if mine in c["name"].decode())
 
 
+async def _holds_jobs(redis: RedisServer, bot: BotProcess) -> bool:
+    return await jobs_held_by(redis, bot) > 0
+
+
 async def deliver(sender: SlackSender, body: dict[str, object], retry_num: int | None = None) -> bool:
     """One delivery; True when the replica acked it (HTTP 200)."""
     try:
@@ -65,23 +69,27 @@ async def test_a_replica_killed_mid_burst_loses_no_event_and_unfurls_none_twice(
         # the dead replica's flight locks expire INCIDENT_API_DEADLINE + 5 s after it took them
         "INCIDENT_API_DEADLINE": "2",
     }
-    doomed, survivor = await replicas(**settings), await replicas(**settings)
+    doomed = await replicas(**settings)
     ids = add_copies(incident_api, EVENTS, first_id=980000)
-    # each job waits 0.5 s on the API: the kill lands while the first half is still being worked
-    incident_api.latency = 0.5
+    # each job waits 2 s on the API: the kill lands while the doomed replica is working
+    incident_api.latency = 2.0
     acked: dict[int, bool] = {}
     async with aiohttp.ClientSession() as http:
-        senders = [SlackSender(http, bot.url) for bot in (doomed, survivor)]
+        senders: list[SlackSender] = [SlackSender(http, doomed.url)]
 
         async def one_event(n: int) -> None:
             body = link_event(ids[n], n)
-            first, other = senders[n % 2], senders[(n + 1) % 2]
+            first, other = senders[n % len(senders)], senders[(n + 1) % len(senders)]
             results = await asyncio.gather(deliver(first, body), deliver(other, body, retry_num=1))
             acked[n] = any(results)
 
         half = EVENTS // 2
+        # the first half reaches the doomed replica alone, so its consumer reads those jobs
         await asyncio.gather(*(one_event(n) for n in range(half)))
-        await asyncio.sleep(0.1)
+        await wait_until(lambda: _holds_jobs(private_redis, doomed), within=5, every=0.05)
+        survivor = await replicas(**settings)
+        senders = [SlackSender(http, doomed.url), SlackSender(http, survivor.url)]
+        incident_api.latency = 0.5
         await doomed.kill()
         killed_at = time.monotonic()
         held = await jobs_held_by(private_redis, doomed)
