@@ -181,6 +181,10 @@ class Bot:
         await self.slack_session.close()
 
 
+class StartError(ConfigError):
+    """Start-up failed on something outside the bot (e.g. the listen port is taken)."""
+
+
 async def run(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     check_slack_settings(settings)
@@ -191,8 +195,22 @@ async def run(settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
     async with open_services(settings) as services:
         bot = Bot(settings, services)
-        await bot.start()
-        await stop.wait()
+        # Socket Mode keeps retrying while Slack is unreachable, so start-up may not finish:
+        # a SIGTERM must still stop the bot then.
+        starting = asyncio.create_task(bot.start())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            try:
+                starting.result()
+            except OSError as error:  # e.g. the port is taken
+                await bot.stop(deadline=1)
+                raise StartError(f"could not start: {type(error).__name__}: {error}") from None
+            await stopping
+        else:
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
         logger.info("stopping: finishing work in flight")
         await bot.stop()
     return 0
