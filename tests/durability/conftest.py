@@ -33,6 +33,7 @@ from aiohttp import web
 
 from benchmarks.harness import CLIENT_ID, CLIENT_SECRET, World
 from tests.fakes import TENANT_ID, FakeEntra, FakeIncidentApi, FakeSlackApi
+from tests.redis_server import RedisServer
 from tests.world import WRITER, BotProcess, SlackSender, free_port
 
 STREAM = "incident-bot:jobs"
@@ -57,76 +58,6 @@ REPLICA_ENV = {
 # ---- a private redis-server ----------------------------------------------------------------------
 
 
-class RedisServer:
-    """`redis-server` on a free port of 127.0.0.1, no persistence, stoppable and restartable."""
-
-    def __init__(self, directory: Path, port: int | None = None) -> None:
-        self.directory = directory
-        self.port = port or free_port()
-        self.process: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.returncode is None
-
-    async def start(self, wait_seconds: float = 10.0) -> None:
-        args = [
-            "redis-server",
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
-            "--daemonize", "no",
-            "--dir", str(self.directory),
-            "--logfile", str(self.directory / "redis.log"),
-        ]  # fmt: skip
-        self.process = await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + wait_seconds
-        while not await self.answers():
-            if self.process.returncode is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"redis-server on port {self.port} did not answer PING")
-            await asyncio.sleep(0.02)
-
-    async def answers(self) -> bool:
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        except OSError:
-            return False
-        try:
-            writer.write(b"PING\r\n")
-            await writer.drain()
-            return (await asyncio.wait_for(reader.readline(), 1.0)).startswith(b"+PONG")
-        except (OSError, TimeoutError):
-            return False
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-
-    async def stop(self) -> None:
-        """SIGTERM: Redis drops every client and exits; without persistence its data is gone."""
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            await asyncio.wait_for(self.process.wait(), 10)
-
-    async def restart(self, down_seconds: float = 0.0) -> None:
-        """Stop, stay down for `down_seconds`, start again on the same port."""
-        await self.stop()
-        await asyncio.sleep(down_seconds)
-        await self.start()
-
-    def client(self) -> aioredis.Redis:
-        return aioredis.Redis.from_url(self.url, decode_responses=True)
-
-
 @pytest.fixture
 async def redis_server() -> AsyncIterator[RedisServer]:
     """A redis-server of this test's own (the shared one on 6379 is never touched)."""
@@ -145,7 +76,7 @@ async def redis_server() -> AsyncIterator[RedisServer]:
 @pytest.fixture
 async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
     """A client of the private server, for looking at the stream (it reconnects after a restart)."""
-    client = redis_server.client()
+    client = redis_server.client(decode=True)
     yield client
     await client.aclose()
 
@@ -288,7 +219,7 @@ async def start_replicas(
         batch = []
         for _ in range(count):
             name = f"replica-{len(started) + 1}"
-            bot_env = world.bot_env(**{"CACHE_URL": redis_server.url, **REPLICA_ENV, **env})
+            bot_env = world.bot_env(**{"CACHE_URL": redis_server.url(), **REPLICA_ENV, **env})
             replica = Replica(bot_env, free_port(), name, tmp_path / f"{name}.log")
             started.append(replica)
             batch.append(replica)

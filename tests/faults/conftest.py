@@ -9,7 +9,6 @@ so a stopped and restarted server comes back with its streams and keys.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import shutil
 import tempfile
@@ -20,13 +19,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-import redis.asyncio as aioredis
 
 from bot.shared_cache import REDIS_DOWN
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
 from tests.fakes import TENANT_ID, FakeEntra, FakeIncidentApi, FakeSlackApi, SlackCall
 from tests.listeners import conftest as listeners
 from tests.listeners.conftest import PORTAL, SlackWorld, WorldFactory
+from tests.redis_server import RedisServer
 from tests.world import BOT_TOKEN, SIGNING_SECRET, WRITER, BotProcess, free_port, link_shared
 
 # The Slack world of the listener tests (fake Slack, in-process bots), registered here as well.
@@ -37,92 +36,13 @@ start_world = listeners.start_world
 REDIS_DEPRECATIONS = pytest.mark.filterwarnings("ignore:Call to deprecated:DeprecationWarning")
 
 
-class RedisServer:
-    """One redis-server process of our own, which a test may stop, kill and start again."""
-
-    def __init__(self, directory: Path, port: int | None = None) -> None:
-        self.directory = directory
-        self.port = port or free_port()
-        self.process: asyncio.subprocess.Process | None = None
-
-    def url(self, db: int = 0) -> str:
-        return f"redis://127.0.0.1:{self.port}/{db}"
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.returncode is None
-
-    async def start(self, wait_seconds: float = 10.0) -> None:
-        """Start (or start again, on the same port and directory) and wait for PING."""
-        args = [
-            "redis-server",
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.directory),
-            "--save", "",
-            "--appendonly", "yes",
-            "--appendfsync", "always",
-            "--logfile", str(self.directory / "redis.log"),
-        ]  # fmt: skip
-        self.process = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + wait_seconds
-        while time.monotonic() < deadline:
-            if await self.answers():
-                return
-            if self.process.returncode is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
-            await asyncio.sleep(0.02)
-        raise TimeoutError(f"redis-server on port {self.port} did not answer PING")
-
-    async def answers(self) -> bool:
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        except OSError:
-            return False
-        try:
-            writer.write(b"PING\r\n")
-            await writer.drain()
-            return (await asyncio.wait_for(reader.readline(), 1.0)).startswith(b"+PONG")
-        except (OSError, TimeoutError):
-            return False
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-
-    async def stop(self) -> None:
-        """SIGTERM: Redis closes every connection and exits (the AOF is already on disk)."""
-        if self.running:
-            assert self.process is not None
-            self.process.terminate()
-            await asyncio.wait_for(self.process.wait(), 10)
-
-    async def kill(self) -> None:
-        if self.running:
-            assert self.process is not None
-            self.process.kill()
-            await asyncio.wait_for(self.process.wait(), 10)
-
-    async def restart(self, *, empty: bool = False) -> None:
-        """Stop and start again; `empty`: as a server without persistence comes back (no data)."""
-        await self.stop()
-        if empty:
-            shutil.rmtree(self.directory / "appendonlydir", ignore_errors=True)
-        await self.start()
-
-    def client(self, db: int = 0) -> aioredis.Redis:
-        return aioredis.Redis.from_url(self.url(db))
-
-
 @pytest.fixture
 async def private_redis() -> AsyncIterator[RedisServer]:
     """A redis-server of this test's own on a free port (not the shared one on 6379)."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not on PATH")
     directory = Path(tempfile.mkdtemp(prefix="incident-bot-faults-redis-"))
-    server = RedisServer(directory)
+    server = RedisServer(directory, persistent=True)
     try:
         await server.start()
         yield server

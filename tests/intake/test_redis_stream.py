@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from bot.intake import Job
 from bot.intake_redis import RedisStreamIntake, StreamSettings
 from bot.services import build_redis
-from tests.durability.conftest import RedisServer
+from tests.redis_server import RedisServer
 from tests.world import free_port
 
 # Short times, so that takeovers and retries happen within a second.
@@ -51,7 +51,7 @@ async def server(tmp_path: Path) -> AsyncIterator[RedisServer]:
 @pytest.fixture
 async def redis(server: RedisServer) -> AsyncIterator[aioredis.Redis]:
     """The bot's own kind of client (build_redis: bytes, short timeouts)."""
-    client = build_redis(server.url)
+    client = build_redis(server.url())
     assert client is not None
     yield client
     await client.aclose()
@@ -343,7 +343,7 @@ async def test_redis_unreachable_at_intake_runs_the_job_inline(intakes: Intakes)
 async def test_intake_is_durable_again_once_redis_answers(intakes: Intakes, tmp_path: Path) -> None:
     server = RedisServer(tmp_path)
     await server.start()
-    client = build_redis(server.url)
+    client = build_redis(server.url())
     assert client is not None
     try:
         recorder = Recorder()
