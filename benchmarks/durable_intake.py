@@ -27,7 +27,7 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +37,7 @@ import redis.asyncio as aioredis
 from benchmarks.harness import CLIENT_ID, CLIENT_SECRET, World, as_ms, median, percentile, table
 from tests.durability.conftest import RedisServer, Replica, SlowIncidentApi, pending
 from tests.fakes import TENANT_ID, FakeEntra, FakeSlackApi
-from tests.world import WRITER, SlackSender, free_port, link_shared
+from tests.world import WRITER, SlackSender, free_port, link_shared, wait_until
 
 PORTAL = "https://security.microsoft.com"
 # Keep the bot's own API budget out of the way of the measurement.
@@ -90,19 +90,6 @@ class Bots:
         return await self.start(name, CACHE_URL=self.redis.url, **env)
 
 
-async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not done within {timeout} s")
-        await asyncio.sleep(0.01)
-
-
 async def warm_up(w: World, sender: SlackSender, name: str) -> None:
     """Token, connection pools and the incident cache, as a running bot would have them."""
     await sender.command("2972395", w.slack.response_url(f"warm-{name}"))
@@ -127,7 +114,9 @@ async def ack_round(
     await asyncio.gather(*(one(n) for n in range(requests)))
     # let the background work finish before the next round, so rounds do not overlap
     prefix = f"response_url:{tag}-"
-    await until(lambda: sum(c.method.startswith(prefix) for c in w.slack.calls) >= requests, 60)
+    await wait_until(
+        lambda: sum(c.method.startswith(prefix) for c in w.slack.calls) >= requests, within=60, every=0.01
+    )
     return latencies
 
 
@@ -156,7 +145,7 @@ async def throughput_round(
     def ours() -> list[float]:
         return [c.time for c in w.slack.calls_to("chat.unfurl") if c.args.get("ts") in batch]
 
-    await until(lambda: len(ours()) >= events, 120)
+    await wait_until(lambda: len(ours()) >= events, within=120, every=0.01)
     return events / acked, events / (max(ours()) - started)
 
 
@@ -194,7 +183,7 @@ async def recovery(
     doomed = await bots.durable(f"doomed-{tag}", **env)
     client = bots.redis.client()
     try:
-        await until(lambda: _stream_ready(doomed), 30)
+        await wait_until(lambda: _stream_ready(doomed), within=30, every=0.01)
         api.get_hold = 120.0
         before = len(api.abandoned)
         sender = SlackSender(http, doomed.url)
@@ -207,20 +196,22 @@ async def recovery(
             )
             assert answer.status == 200, answer
         gets = {f"/v1.0/security/incidents/{i}" for i in ids}
-        await until(lambda: len({r.path for r in api.requests if r.path in gets}) == events, 30)
-        await until(lambda: _all_taken(client, doomed, events), 30)
+        await wait_until(
+            lambda: len({r.path for r in api.requests if r.path in gets}) == events, within=30, every=0.01
+        )
+        await wait_until(lambda: _all_taken(client, doomed, events), within=30, every=0.01)
         await bots.durable(f"survivor-{tag}", **env)
         assert doomed.process is not None
         doomed.process.kill()
         killed = time.monotonic()
         await doomed.process.wait()
-        await until(lambda: len(api.abandoned) - before >= events, 10)
+        await wait_until(lambda: len(api.abandoned) - before >= events, within=10, every=0.01)
         api.get_hold = 0.0
 
         def ours() -> list[float]:
             return [c.time for c in w.slack.calls_to("chat.unfurl") if c.args.get("ts") in batch]
 
-        await until(lambda: len(ours()) >= events, 90)
+        await wait_until(lambda: len(ours()) >= events, within=90, every=0.01)
         return max(ours()) - killed
     finally:
         api.get_hold = 0.0

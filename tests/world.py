@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -173,6 +174,22 @@ class BotProcess:
         except OSError:
             return None
         return None
+
+
+async def wait_until(
+    check: Callable[[], bool | Awaitable[bool]], within: float = 10.0, every: float = 0.02
+) -> None:
+    """Poll `check` (plain or async) until it is true; AssertionError after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within} s")
+        await asyncio.sleep(every)
 
 
 def free_port() -> int:

@@ -35,6 +35,7 @@ from benchmarks.harness import CLIENT_ID, CLIENT_SECRET, World
 from tests.fakes import TENANT_ID, FakeEntra, FakeIncidentApi, FakeSlackApi
 from tests.redis_server import RedisServer
 from tests.world import WRITER, BotProcess, SlackSender, free_port
+from tests.world import wait_until as _wait_until
 
 STREAM = "incident-bot:jobs"
 DEAD_STREAM = "incident-bot:jobs:dead"
@@ -245,24 +246,6 @@ def sender(http: aiohttp.ClientSession, replica: Replica) -> SlackSender:
 
 
 # The timeout argument is the point of this helper: tests read better with it inline.
-async def wait_until(
-    check: Callable[[], bool | Awaitable[bool]],
-    timeout: float = 20.0,  # noqa: ASYNC109
-    every: float = 0.05,
-) -> None:
-    """Poll `check` until it is true; AssertionError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(every)
-
-
 def portal_link(incident_id: str) -> str:
     return f"{PORTAL}/incidents/{incident_id}?tid={TENANT_ID}"
 
@@ -311,3 +294,8 @@ def metric(text: str, name: str, **labels: str) -> float:
         if all(found.get(k) == v for k, v in labels.items()):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+async def wait_until(check: Callable[[], bool | Awaitable[bool]], within: float = 20.0) -> None:
+    """tests.world.wait_until with this suite's longer default (replicas start and die here)."""
+    await _wait_until(check, within=within, every=0.05)

@@ -67,7 +67,7 @@ async def test_an_undecodable_entry_does_not_stop_a_replica(
     await wait_until(lambda: _group_exists(redis_client))
     # e.g. written by another release, or by hand
     await redis_client.xadd(STREAM, {"kind": "command", "payload": "{not json"})
-    await wait_until(lambda: _dead_letters(redis_client, 1), timeout=10)  # dead-lettered at once
+    await wait_until(lambda: _dead_letters(redis_client, 1), within=10)  # dead-lettered at once
     assert not await pending(redis_client)
 
     answer = await sender(http, replica).command(INCIDENT, world.slack.response_url("after"))

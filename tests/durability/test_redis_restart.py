@@ -68,7 +68,7 @@ async def test_every_acked_event_is_answered_across_a_redis_restart(
         await redis_server.stop()
         stopped = time.monotonic()
         # both replicas keep acking, work inline, and /readyz says so
-        await wait_until(lambda: _all_inline(replicas), timeout=5)
+        await wait_until(lambda: _all_inline(replicas), within=5)
         during = [await r.readyz() for r in replicas]
         await asyncio.sleep(max(0.0, 1.2 - (time.monotonic() - stopped)))
         await redis_server.start()
@@ -79,7 +79,7 @@ async def test_every_acked_event_is_answered_across_a_redis_restart(
     assert refused == []
     assert len(acked) == EVENTS
     assert max(acked.values()) < SLACK_ACK_LIMIT, sorted(acked.values())[-3:]
-    await wait_until(lambda: set(acked) <= set(unfurl_counts(world.slack)), timeout=30)
+    await wait_until(lambda: set(acked) <= set(unfurl_counts(world.slack)), within=30)
     await wait_until(lambda: _nothing_pending(redis_client))
     counts = unfurl_counts(world.slack)
     assert set(counts) == set(acked)

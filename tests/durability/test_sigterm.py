@@ -59,7 +59,7 @@ async def test_sigterm_during_a_burst_loses_nothing_acked(
     assert await stopping.terminate(wait_seconds=20) == 0
 
     assert len(acked) >= EVENTS // 2 + 1  # the survivor acked its half and more came before the signal
-    await wait_until(lambda: set(acked) <= set(unfurl_counts(world.slack)), timeout=40)
+    await wait_until(lambda: set(acked) <= set(unfurl_counts(world.slack)), within=40)
     await wait_until(lambda: _nothing_pending(redis_client))
     counts = unfurl_counts(world.slack)
     assert {ts: counts[ts] for ts in acked} == dict.fromkeys(acked, 1)  # each once

@@ -62,7 +62,7 @@ async def test_unfurls_acked_by_a_killed_replica_are_done_by_the_survivor_once(
     (survivor,) = await start_replicas(1)
     await doomed.kill()
     killed = time.monotonic()
-    await wait_until(lambda: len(api.abandoned) == 10, timeout=5)  # the fake saw it hang up
+    await wait_until(lambda: len(api.abandoned) == 10, within=5)  # the fake saw it hang up
     api.get_hold = 0.0
 
     calls = await world.slack.wait_for("chat.unfurl", count=10, timeout=SPEC_RECOVERY_SECONDS + 10)
@@ -92,7 +92,7 @@ async def test_recovery_bound_holds_with_the_default_api_deadline(
     await wait_until(lambda: incident_gets(api, incident_id) == 1)
     await start_replicas(1, INCIDENT_API_DEADLINE="20")
     await doomed.kill()
-    await wait_until(lambda: len(api.abandoned) == 1, timeout=5)
+    await wait_until(lambda: len(api.abandoned) == 1, within=5)
     api.get_hold = 0.0
     await world.slack.wait_for("chat.unfurl", count=1, timeout=SPEC_RECOVERY_SECONDS)
 
@@ -160,7 +160,7 @@ async def test_a_comment_acked_by_a_killed_replica_is_written_exactly_once(
 
     (survivor,) = await start_replicas(1)
     await doomed.kill()
-    await wait_until(lambda: len(api.abandoned) == 1, timeout=5)
+    await wait_until(lambda: len(api.abandoned) == 1, within=5)
     api.comment_hold = api.answer_hold = 0.0
 
     updates = await world.slack.wait_for("chat.update", count=1, timeout=30)

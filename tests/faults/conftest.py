@@ -12,7 +12,6 @@ import asyncio
 import json
 import shutil
 import tempfile
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from tests.fakes import TENANT_ID, FakeEntra, FakeIncidentApi, FakeSlackApi, Sla
 from tests.listeners import conftest as listeners
 from tests.listeners.conftest import PORTAL, SlackWorld, WorldFactory
 from tests.redis_server import RedisServer
-from tests.world import BOT_TOKEN, SIGNING_SECRET, WRITER, BotProcess, free_port, link_shared
+from tests.world import BOT_TOKEN, SIGNING_SECRET, WRITER, BotProcess, free_port, link_shared, wait_until
 
 # The Slack world of the listener tests (fake Slack, in-process bots), registered here as well.
 fake_slack = listeners.fake_slack
@@ -52,22 +51,6 @@ async def private_redis() -> AsyncIterator[RedisServer]:
 
 
 # ---- bots and what they did ------------------------------------------------------------------
-
-
-async def wait_until(
-    check: Callable[[], bool | Awaitable[bool]], within: float = 10.0, every: float = 0.02
-) -> None:
-    """Poll `check` until it is true; AssertionError after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(every)
 
 
 async def wait_ready(world: SlackWorld, within: float = 10.0) -> SlackWorld:

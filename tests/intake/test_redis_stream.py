@@ -22,6 +22,7 @@ from bot.intake_redis import RedisStreamIntake, StreamSettings
 from bot.services import build_redis
 from tests.redis_server import RedisServer
 from tests.world import free_port
+from tests.world import wait_until as _wait_until
 
 # Short times, so that takeovers and retries happen within a second.
 FAST = StreamSettings(
@@ -105,19 +106,6 @@ async def intakes(redis: aioredis.Redis) -> AsyncIterator[Intakes]:
     yield start
     for intake in started:
         await intake.stop(0.5)
-
-
-async def wait_until(check: Callable[[], Any], timeout: float = 5.0) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.01)
 
 
 async def pending(redis: aioredis.Redis, settings: StreamSettings = FAST) -> list[dict[str, Any]]:
@@ -354,7 +342,7 @@ async def test_intake_is_durable_again_once_redis_answers(intakes: Intakes, tmp_
         await server.start()
         await intake.submit("k", {"n": 2})
         assert intake.mode == "redis stream"
-        await wait_until(lambda: len(recorder.jobs) == 2, timeout=10)  # the read loop found the new group
+        await wait_until(lambda: len(recorder.jobs) == 2, within=10)  # the read loop found the new group
         assert sorted(j.payload["n"] for j in recorder.jobs) == [1, 2]
         assert await client.xlen(FAST.stream) == 1  # only the second went through Redis
     finally:
@@ -429,3 +417,7 @@ async def _dead_count(redis: aioredis.Redis, count: int) -> bool:
 async def _xclaim_calls(redis: aioredis.Redis) -> int:
     stats = await redis.info("commandstats")
     return int(stats.get("cmdstat_xclaim", {}).get("calls", 0))
+
+
+async def wait_until(check: Callable[[], Any], within: float = 5.0) -> None:
+    await _wait_until(check, within=within, every=0.01)
