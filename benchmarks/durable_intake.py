@@ -34,7 +34,7 @@ from pathlib import Path
 import aiohttp
 import redis.asyncio as aioredis
 
-from benchmarks.harness import CLIENT_ID, CLIENT_SECRET, World, as_ms, median, percentile, table
+from benchmarks.harness import CLIENT_ID, CLIENT_SECRET, World, as_ms, cpu_seconds, median, percentile, table
 from tests.durability.conftest import RedisServer, Replica, SlowIncidentApi, pending
 from tests.fakes import TENANT_ID, FakeEntra, FakeSlackApi
 from tests.world import WRITER, SlackSender, free_port, link_shared, wait_until
@@ -87,7 +87,7 @@ class Bots:
         return replica
 
     async def durable(self, name: str, **env: str) -> Replica:
-        return await self.start(name, CACHE_URL=self.redis.url, **env)
+        return await self.start(name, CACHE_URL=self.redis.url(), **env)
 
 
 async def warm_up(w: World, sender: SlackSender, name: str) -> None:
@@ -124,9 +124,16 @@ async def ack_round(
 
 
 async def throughput_round(
-    w: World, sender: SlackSender, incident: str, tag: int, events: int, concurrency: int
-) -> tuple[float, float]:
-    """Acks per second, and unfurls per second (first send → last chat.unfurl of the batch)."""
+    w: World,
+    sender: SlackSender,
+    incident: str,
+    tag: int,
+    events: int,
+    concurrency: int,
+    pids: list[int | None],
+) -> tuple[float, float, list[float]]:
+    """Acks per second, unfurls per second (first send → last chat.unfurl of the batch), and the CPU
+    milliseconds per event of each process in `pids` (None: this one)."""
     gate = asyncio.Semaphore(concurrency)
     batch = {f"17100{tag:05d}.{n:06d}" for n in range(events)}
 
@@ -138,15 +145,37 @@ async def throughput_round(
             )
             assert answer.status == 200, answer
 
+    unfurled = Unfurled(w, batch)
+    cpu_before = [_cpu(pid) for pid in pids]
     started = time.monotonic()
     await asyncio.gather(*(one(n) for n in range(events)))
     acked = time.monotonic() - started
 
-    def ours() -> list[float]:
-        return [c.time for c in w.slack.calls_to("chat.unfurl") if c.args.get("ts") in batch]
+    await wait_until(lambda: unfurled.count() >= events, within=120, every=0.01)
+    cpu = [(_cpu(pid) - before) * 1000 / events for pid, before in zip(pids, cpu_before, strict=True)]
+    return events / acked, events / (max(unfurled.times) - started), cpu
 
-    await wait_until(lambda: len(ours()) >= events, within=120, every=0.01)
-    return events / acked, events / (max(ours()) - started)
+
+class Unfurled:
+    """Times of the chat.unfurl calls for a batch of message ts. Each look scans only the calls that
+    arrived since the last one: polling all of them every 10 ms took CPU from the bot under test."""
+
+    def __init__(self, w: World, batch: set[str], since: int | None = None) -> None:
+        self.calls = w.slack.calls
+        self.batch = batch
+        self.seen = len(self.calls) if since is None else since
+        self.times: list[float] = []
+
+    def count(self) -> int:
+        for call in self.calls[self.seen :]:
+            if call.method == "chat.unfurl" and call.args.get("ts") in self.batch:
+                self.times.append(call.time)
+        self.seen = len(self.calls)
+        return len(self.times)
+
+
+def _cpu(pid: int | None) -> float:
+    return time.process_time() if pid is None else (cpu_seconds(pid) or 0.0)
 
 
 async def redis_commands(client: aioredis.Redis) -> dict[str, int]:
@@ -181,7 +210,7 @@ async def recovery(
     assert isinstance(api, SlowIncidentApi)
     ids = w.add_copies(events, first_id=8_500_000 + 1000 * tag)
     doomed = await bots.durable(f"doomed-{tag}", **env)
-    client = bots.redis.client()
+    client = bots.redis.client(decode=True)
     try:
         await wait_until(lambda: _stream_ready(doomed), within=30, every=0.01)
         api.get_hold = 120.0
@@ -208,11 +237,9 @@ async def recovery(
         await wait_until(lambda: len(api.abandoned) - before >= events, within=10, every=0.01)
         api.get_hold = 0.0
 
-        def ours() -> list[float]:
-            return [c.time for c in w.slack.calls_to("chat.unfurl") if c.args.get("ts") in batch]
-
-        await wait_until(lambda: len(ours()) >= events, within=90, every=0.01)
-        return max(ours()) - killed
+        unfurled = Unfurled(w, batch, since=0)
+        await wait_until(lambda: unfurled.count() >= events, within=90, every=0.01)
+        return max(unfurled.times) - killed
     finally:
         api.get_hold = 0.0
         await client.aclose()
@@ -250,13 +277,14 @@ async def main() -> None:
     await redis.start()
     acks: dict[str, list[float]] = {"inline": [], "durable": []}
     paired: list[float] = []  # per round: p99 durable − p99 inline
-    rates: dict[str, list[tuple[float, float]]] = {"inline": [], "durable": []}
+    rates: dict[str, list[tuple[float, float, list[float]]]] = {"inline": [], "durable": []}
     recoveries: dict[tuple[str, str], float] = {}
     try:
         async with slow_world() as w, aiohttp.ClientSession() as http:
             bots = Bots(w, redis, logs)
             inline, durable = await asyncio.gather(bots.start("inline"), bots.durable("durable"))
             senders = {"inline": SlackSender(http, inline.url), "durable": SlackSender(http, durable.url)}
+            bots_by_name = {"inline": inline, "durable": durable}
             for name, sender in senders.items():
                 await warm_up(w, sender, name)
             intake_mode = (await durable.readyz())["intake"]
@@ -289,7 +317,13 @@ async def main() -> None:
                     before = await redis_commands(counter)
                     rates[name].append(
                         await throughput_round(
-                            w, senders[name], incident, 10 * r + n, args.events, args.concurrency
+                            w,
+                            senders[name],
+                            incident,
+                            10 * r + n,
+                            args.events,
+                            args.concurrency,
+                            [bots_by_name[name].pid, None, redis.pid],
                         )
                     )
                     if name == "durable" and not per_event:
@@ -322,8 +356,11 @@ async def main() -> None:
         shutil.rmtree(logs, ignore_errors=True)
 
     p99 = {name: percentile(values, 99) for name, values in acks.items()}
-    ack_rate = {name: median([a for a, _ in values]) for name, values in rates.items()}
-    done_rate = {name: median([d for _, d in values]) for name, values in rates.items()}
+    ack_rate = {name: median([a for a, _, _ in values]) for name, values in rates.items()}
+    done_rate = {name: median([d for _, d, _ in values]) for name, values in rates.items()}
+    cpu_per_event = {
+        name: [median([c[i] for _, _, c in values]) for i in range(3)] for name, values in rates.items()
+    }
     rows: list[tuple[str, str, str, bool | None]] = [
         (
             "(a) /incident ack p50, inline / durable",
@@ -375,6 +412,16 @@ async def main() -> None:
             done_rate["durable"] >= THROUGHPUT_TARGET * done_rate["inline"],
         ),
     ]
+    for name in ("inline", "durable"):
+        bot_ms, here_ms, redis_ms = cpu_per_event[name]
+        rows.append(
+            (
+                f"(b) CPU per warm event, {name}: bot / benchmark process (fakes, sender) / Redis",
+                "—",
+                f"{bot_ms:.2f} / {here_ms:.2f} / {redis_ms:.2f} ms",
+                None,
+            )
+        )
     rows.append(
         (
             "XADD round trip from the benchmark process, p50 / p99",

@@ -9,6 +9,7 @@ import os
 import statistics
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tests.fakes import FIXTURE_DIR, TENANT_ID, FakeEntra, FakeIncidentApi, FakeSlackApi
@@ -103,3 +104,14 @@ def as_ms(seconds: float) -> str:
 
 def summary(values: list[float]) -> dict[str, Any]:
     return {"p50": median(values), "p99": percentile(values, 99), "n": len(values)}
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time process `pid` has used so far (Linux /proc), None if unknown."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import shutil
 import tempfile
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks.harness import World, as_ms, median, percentile, table, world
+from benchmarks.harness import World, as_ms, cpu_seconds, median, percentile, table, world
 from tests.fakes import TENANT_ID
 from tests.world import BotProcess, SlackSender, free_port, link_shared
 
@@ -81,17 +80,6 @@ async def deliver(sender: SlackSender, body: dict[str, object], retry: bool) -> 
     return answer.elapsed if answer.status == 200 else None
 
 
-def cpu_seconds(bot: BotProcess) -> float | None:
-    """User + system CPU time the replica has used so far (Linux /proc)."""
-    if bot.process is None:
-        return None
-    try:
-        fields = Path(f"/proc/{bot.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def most_in_window(times: list[float], window: float) -> int:
     """The most of `times` that fall in any `window`-long interval."""
     ordered, best, start = sorted(times), 0, 0
@@ -117,7 +105,7 @@ async def load(w: World, args: argparse.Namespace, redis_url: str) -> dict[str, 
                 await wait_ready(http, bot)
             senders = [SlackSender(http, bot.url) for bot in bots]
             gets_before = len(w.api.requests)
-            cpu_before = [cpu_seconds(bot) for bot in bots] + [time.process_time()]
+            cpu_before = [cpu_seconds(bot.pid) for bot in bots] + [time.process_time()]
 
             async def event(n: int) -> None:
                 nonlocal refused
@@ -147,7 +135,7 @@ async def load(w: World, args: argparse.Namespace, redis_url: str) -> dict[str, 
                     break
                 await asyncio.sleep(0.2)
             await asyncio.sleep(1.0)  # late duplicates, if any
-            cpu_after = [cpu_seconds(bot) for bot in bots] + [time.process_time()]
+            cpu_after = [cpu_seconds(bot.pid) for bot in bots] + [time.process_time()]
     finally:
         rss = [bot.peak_rss_mb() for bot in bots]
         for bot in bots:

@@ -21,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.models import IncidentSnapshot
+from bot.redis_pipeline import AutoPipelineRedis
 from bot.shared_cache import Cache, FallbackCache
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,12 @@ def reconnect_once() -> dict[str, Any]:
 class _RedisCache(RedisCache):  # type: ignore[misc]
     """aiocache's Redis backend without the redis-py calls deprecated since redis-py 5
     (setex, psetex, close): same commands on the wire, no DeprecationWarning per write."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Same pool; the short commands of one loop turn (claims, reads) go out as one pipeline.
+        pool = self.client.connection_pool  # type: ignore[has-type]
+        self.client = AutoPipelineRedis(connection_pool=pool)
 
     async def _set(
         self, key: str, value: Any, ttl: float | None = None, _cas_token: Any = None, _conn: Any = None

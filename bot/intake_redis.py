@@ -78,6 +78,7 @@ class RedisStreamIntake:
         )
         self._active: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(settings.concurrency)
+        self._room = asyncio.Event()  # set when a job ends: the read loop may take more
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
         self._redis_down = False
@@ -109,7 +110,11 @@ class RedisStreamIntake:
         await self._inline.start()
         with contextlib.suppress(*REDIS_DOWN):
             await self._ensure_group()
-        self._loops = [asyncio.create_task(self._read_loop()), asyncio.create_task(self._janitor_loop())]
+        self._loops = [
+            asyncio.create_task(self._read_loop()),
+            asyncio.create_task(self._janitor_loop()),
+            asyncio.create_task(self._heartbeat_loop()),
+        ]
 
     async def _ensure_group(self) -> None:
         try:
@@ -121,13 +126,21 @@ class RedisStreamIntake:
                 raise
 
     async def _read_loop(self) -> None:
+        # Reads whole batches: up to `concurrency` jobs wait for a slot beside the running ones
+        # (heartbeated like them), so a replica takes at most twice its concurrency at once and
+        # a busy stream costs one XREADGROUP per batch rather than one per finished job.
+        most = 2 * self._settings.concurrency
         while not self._stopping:
-            await self._slots.acquire()
-            self._slots.release()
-            free = max(1, self._settings.concurrency - len(self._active))
+            while len(self._active) > self._settings.concurrency:
+                self._room.clear()
+                await self._room.wait()
             try:
                 answer: Any = await self._redis.xreadgroup(
-                    self._settings.group, self.consumer, {self._settings.stream: ">"}, count=free, block=1000
+                    self._settings.group,
+                    self.consumer,
+                    {self._settings.stream: ">"},
+                    count=most - len(self._active),
+                    block=1000,
                 )
             except ResponseError as error:
                 if "NOGROUP" in str(error) or "UNBLOCKED" in str(error):
@@ -200,21 +213,16 @@ class RedisStreamIntake:
             work = self._work(Job(kind, payload, id=entry_id, attempt=attempt))
         task = asyncio.create_task(work)
         self._active[entry_id] = task
-        task.add_done_callback(lambda _: self._active.pop(entry_id, None))
+        task.add_done_callback(lambda _: self._finished(entry_id))
+
+    def _finished(self, entry_id: str) -> None:
+        self._active.pop(entry_id, None)
+        self._room.set()
 
     async def _work(self, job: Job) -> None:
-        # The heartbeat starts before the job waits for a slot: a queued job is not abandoned.
-        finished = asyncio.Event()
-        beat = asyncio.create_task(self._heartbeat(job.id, finished))
-        try:
-            async with self._slots:
-                await self._ack_first.wait_for_quiet()
-                await self._attempts(job)
-        finally:
-            # An event, not cancel(): a cancel landing inside redis-py's send can be lost, and the
-            # heartbeat would then claim the finished job forever.
-            finished.set()
-            await asyncio.shield(beat)
+        async with self._slots:
+            await self._ack_first.wait_for_quiet()
+            await self._attempts(job)
 
     async def _attempts(self, job: Job) -> None:
         while True:
@@ -268,20 +276,22 @@ class RedisStreamIntake:
             "could not XACK job %s: it may run again, harmlessly (its effects happen once)", job.id
         )
 
-    async def _heartbeat(self, entry_id: str, finished: asyncio.Event) -> None:
-        """Keep claiming our own entry so its idle time stays below `claim_idle` while we work."""
+    async def _heartbeat_loop(self) -> None:
+        """Keep claiming every job this replica holds, running or waiting for a slot, so their idle
+        time stays below `claim_idle`: one XCLAIM for all of them. A job acknowledged meanwhile
+        has left the pending list, and XCLAIM leaves it alone."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(finished.wait(), self._settings.heartbeat)
-            if finished.is_set():
-                return
+            await asyncio.sleep(self._settings.heartbeat)
+            held: list[Any] = list(self._active)
+            if not held:
+                continue
             with contextlib.suppress(*REDIS_DOWN):
                 await self._redis.xclaim(
                     self._settings.stream,
                     self._settings.group,
                     self.consumer,
                     min_idle_time=0,
-                    message_ids=[entry_id],
+                    message_ids=held,
                     justid=True,
                 )
 
@@ -299,16 +309,20 @@ class RedisStreamIntake:
     async def stop(self, deadline: float) -> None:
         """Stop reading; finish running jobs within `deadline`; leave the rest pending for others."""
         self._stopping = True
-        for loop in self._loops:
+        *taking, heartbeat = self._loops
+        for loop in taking:
             loop.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await asyncio.gather(*taking, return_exceptions=True)
         running = list(self._active.values())
         if running:
+            # The heartbeat goes on meanwhile: another replica must not take these over yet.
             _done, unfinished = await asyncio.wait(running, timeout=deadline)
             for task in unfinished:
                 task.cancel()  # not XACKed: another replica's janitor finishes it
             if unfinished:
                 logger.warning("stopping with %d jobs unfinished: left pending in Redis", len(unfinished))
+        heartbeat.cancel()
+        await asyncio.gather(heartbeat, return_exceptions=True)
         await self._inline.stop(deadline)
 
 

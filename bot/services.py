@@ -17,6 +17,7 @@ from bot.flight import FlightLock, LocalFlightLock, RedisFlightLock
 from bot.graph import IncidentApi, TokenProvider, build_http_client, build_incident_api, build_token_provider
 from bot.incidents import IncidentService
 from bot.metrics import Metrics
+from bot.redis_pipeline import AutoPipelineRedis
 from bot.shared_cache import Cache, FallbackCache
 
 # How long a cached incident may still be shown (marked stale) while the API is unavailable.
@@ -58,7 +59,9 @@ def build_redis(url: str) -> aioredis.Redis | None:
         socket_connect_timeout=2,
         health_check_interval=15,
     )
-    return aioredis.Redis.from_pool(pool)  # from_pool: closing the client closes the pool
+    # from_pool: closing the client closes the pool
+    client: aioredis.Redis = AutoPipelineRedis.from_pool(pool)
+    return client
 
 
 @asynccontextmanager

@@ -26,6 +26,10 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    @property
     def running(self) -> bool:
         return self.process is not None and self.process.returncode is None
 

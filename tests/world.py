@@ -130,6 +130,10 @@ class BotProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/slack/events"
 
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
     async def start(self, wait_seconds: float = 20.0) -> None:
         env = {**os.environ, **self.env, "PORT": str(self.port), "HOST": "127.0.0.1"}
         self.process = await asyncio.create_subprocess_exec(

@@ -143,4 +143,6 @@ async def unfurl_links(work: Work, job: Job) -> None:
         if error.response.get("error") in ("ratelimited",) or error.response.status_code >= 500:
             raise
         logger.warning("chat.unfurl refused: %s", error.response.get("error"))
-    await work.once.finish(key)
+    # No done mark: chat.unfurl is the job's last step, so the job's end (XACK on the stream)
+    # already says it is done, one Redis round trip sooner. Only a crash between the two brings
+    # the job back, and its second chat.unfurl replaces the first with the same card.

@@ -249,6 +249,52 @@ async def test_a_finished_job_stops_heartbeating(redis: aioredis.Redis, intakes:
     await asyncio.wait_for(intake.drain(), 2)  # and no job task is left running
 
 
+async def test_one_xclaim_heartbeats_every_job_held(redis: aioredis.Redis, intakes: Intakes) -> None:
+    """Jobs held at once, running or waiting for a slot: each heartbeat is one XCLAIM for them all."""
+    release = asyncio.Event()
+    recorder = Recorder(lambda job: release.wait())
+    intake = await intakes(recorder)
+    for n in range(2 * FAST.concurrency):
+        await intake.submit("k", {"n": n})
+    await wait_until(lambda: len(recorder.jobs) == FAST.concurrency)
+    await asyncio.sleep(0.1)
+    held = [row for row in await pending(redis) if row["consumer"].decode() == intake.consumer]
+    assert FAST.concurrency < len(held) <= 2 * FAST.concurrency  # some wait for a slot
+    before = await _xclaim_calls(redis)
+    await asyncio.sleep(5 * FAST.heartbeat)
+    claims = await _xclaim_calls(redis) - before
+    assert 3 <= claims <= 6  # one per heartbeat period, not one per job
+    assert max(row["time_since_delivered"] for row in await pending(redis)) < FAST.claim_idle * 1000
+    release.set()
+    await wait_until(lambda: _nothing_pending(redis))
+
+
+async def test_a_busy_stream_is_read_in_batches(redis: aioredis.Redis, intakes: Intakes) -> None:
+    """A backlog is taken up to twice the concurrency at a time, not one entry per finished job."""
+    for n in range(200):
+        await redis.xadd(FAST.stream, {"kind": "k", "payload": json.dumps({"n": n})})
+    recorder = Recorder(lambda job: asyncio.sleep(0.005))
+    reads_before = await _commands(redis, "xreadgroup")
+    await intakes(recorder)
+    await wait_until(lambda: len(recorder.outcomes) == 200)
+    assert await _commands(redis, "xreadgroup") - reads_before <= 200 // FAST.concurrency + 5
+    await wait_until(lambda: _nothing_pending(redis))
+
+
+async def test_jobs_finishing_at_stop_are_still_heartbeated(redis: aioredis.Redis, intakes: Intakes) -> None:
+    """SIGTERM lets running jobs finish; meanwhile no other replica may take them over."""
+    recorder = Recorder(lambda job: asyncio.sleep(3 * FAST.claim_idle))
+    intake = await intakes(recorder)
+    await intake.submit("write", {"key": "view:V3"})
+    await wait_until(lambda: len(recorder.jobs) == 1)
+    other = Recorder()
+    await intakes(other)
+    await intake.stop(5 * FAST.claim_idle)
+    assert recorder.outcomes == [("write", "done")]
+    assert other.jobs == []  # never taken over while the first replica was finishing it
+    assert await pending(redis) == []
+
+
 # ---- failures ------------------------------------------------------------------------------------
 
 
@@ -415,8 +461,12 @@ async def _dead_count(redis: aioredis.Redis, count: int) -> bool:
 
 
 async def _xclaim_calls(redis: aioredis.Redis) -> int:
+    return await _commands(redis, "xclaim")
+
+
+async def _commands(redis: aioredis.Redis, name: str) -> int:
     stats = await redis.info("commandstats")
-    return int(stats.get("cmdstat_xclaim", {}).get("calls", 0))
+    return int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
 
 
 async def wait_until(check: Callable[[], Any], within: float = 5.0) -> None:
