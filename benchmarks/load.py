@@ -15,18 +15,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import shutil
+import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from benchmarks.harness import World, as_ms, cpu_seconds, median, percentile, table, world
 from tests.fakes import TENANT_ID
-from tests.world import BotProcess, SlackSender, free_port, link_shared
+from tests.world import SIGNING_SECRET, BotProcess, SlackSender, free_port, link_shared
 
 PORTAL = "https://security.microsoft.com"
 API_LATENCY = 0.2
@@ -80,6 +83,19 @@ async def deliver(sender: SlackSender, body: dict[str, object], retry: bool) -> 
     return answer.elapsed if answer.status == 200 else None
 
 
+async def generate(plan: dict[str, object]) -> dict[str, Any]:
+    """Run benchmarks/loadgen.py in its own process (the fakes keep this one's loop)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.loadgen",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await process.communicate(json.dumps(plan).encode())
+    if process.returncode != 0:
+        raise RuntimeError(f"the load generator failed with {process.returncode}")
+    answer: dict[str, Any] = json.loads(out)
+    return answer
+
+
 def most_in_window(times: list[float], window: float) -> int:
     """The most of `times` that fall in any `window`-long interval."""
     ordered, best, start = sorted(times), 0, 0
@@ -107,13 +123,15 @@ async def load(w: World, args: argparse.Namespace, redis_url: str) -> dict[str, 
             gets_before = len(w.api.requests)
             cpu_before = [cpu_seconds(bot.pid) for bot in bots] + [time.process_time()]
 
+            def body(n: int) -> dict[str, object]:
+                link = f"{PORTAL}/incidents/{ids[n % len(ids)]}?tid={TENANT_ID}"
+                return link_shared([link], event_id=f"EvLOAD{n:06d}", message_ts=ts_of(n))
+
             async def event(n: int) -> None:
                 nonlocal refused
-                link = f"{PORTAL}/incidents/{ids[n % len(ids)]}?tid={TENANT_ID}"
-                body = link_shared([link], event_id=f"EvLOAD{n:06d}", message_ts=ts_of(n))
                 sent_at[ts_of(n)] = time.monotonic()
                 for retry, sender in enumerate((senders[n % 2], senders[(n + 1) % 2])):
-                    elapsed = await deliver(sender, body, retry=bool(retry))
+                    elapsed = await deliver(sender, body(n), retry=bool(retry))
                     if elapsed is None:
                         refused += 1
                     else:
@@ -121,10 +139,30 @@ async def load(w: World, args: argparse.Namespace, redis_url: str) -> dict[str, 
                         acked.add(n)
 
             started = time.monotonic()
-            for burst in range(args.bursts):
-                first = burst * args.burst_size
-                await asyncio.gather(*(event(n) for n in range(first, first + args.burst_size)))
-                await asyncio.sleep(args.pause)
+            if args.generator == "process":
+                plan = {
+                    "replicas": [bot.port for bot in bots],
+                    "secret": SIGNING_SECRET,
+                    "pause": args.pause,
+                    "bursts": [
+                        [
+                            {"body": json.dumps(body(n)), "to": [n % 2, (n + 1) % 2]}
+                            for n in range(b * args.burst_size, (b + 1) * args.burst_size)
+                        ]
+                        for b in range(args.bursts)
+                    ],
+                }
+                started = time.monotonic()
+                answer = await generate(plan)
+                acks.extend(answer["acks"])
+                refused = answer["refused"]
+                sent_at.update(answer["sent_at"])
+                acked.update(int(ts.rsplit(".", 1)[1]) for ts in answer["acked"])
+            else:
+                for burst in range(args.bursts):
+                    first = burst * args.burst_size
+                    await asyncio.gather(*(event(n) for n in range(first, first + args.burst_size)))
+                    await asyncio.sleep(args.pause)
             sent_for = time.monotonic() - started
             events = args.bursts * args.burst_size
             wanted = {ts_of(n) for n in acked}
@@ -176,6 +214,13 @@ async def main() -> None:
     parser.add_argument("--incidents", type=int, default=50)
     parser.add_argument("--ttl", type=int, default=60, help="INCIDENT_CACHE_TTL of the replicas")
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the last unfurls")
+    parser.add_argument(
+        "--generator",
+        choices=("process", "aiohttp"),
+        default="process",
+        help="process: benchmarks/loadgen.py in a process of its own (default); aiohttp: the aiohttp "
+        "client in this process, beside the fakes (the first version of this benchmark)",
+    )
     parser.add_argument("--redis-url", help="use this Redis (a scratch database) instead of a private one")
     parser.add_argument(
         "--bot-env", action="append", default=[], metavar="NAME=VALUE", help="extra setting of both replicas"
@@ -195,9 +240,8 @@ async def main() -> None:
         f"two replicas, {'Redis ' + args.redis_url if args.redis_url else 'a private redis-server'}; "
         f"fake API latency {API_LATENCY * 1000:.0f} ms; {n} link_shared events over {args.incidents} "
         f"incidents in {args.bursts} bursts of {args.burst_size} ({args.pause:g} s apart, sent in "
-        f"{result['sent_for']:.1f} s), each delivered twice; INCIDENT_CACHE_TTL {args.ttl} s"
-        + "".join(f"; {item}" for item in args.bot_env)
-        + "\n"
+        f"{result['sent_for']:.1f} s), each delivered twice; INCIDENT_CACHE_TTL {args.ttl} s; "
+        f"generator: {args.generator}" + "".join(f"; {item}" for item in args.bot_env) + "\n"
     )
     rows: list[tuple[str, str, str, bool | None]] = [
         (

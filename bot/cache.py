@@ -8,6 +8,7 @@ warm get to a dictionary lookup.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -28,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 NAMESPACE = "incident-bot"
 DECODED_KEPT = 2000
+# A copy read from Redis this recently is used again without asking Redis (a "near cache"): a
+# burst of links to one incident costs one GET a second, and another replica's newer copy shows
+# at most this much later.
+NEAR_SECONDS = 1.0
 
 
 def reconnect_once() -> dict[str, Any]:
@@ -103,32 +108,47 @@ class SnapshotStore:
         self._memory = is_memory(cache)
         # Entries outlive freshness so a stale copy can be served while the API is down.
         self._keep_seconds = keep_seconds
-        # The last JSON text read for each id and what it decoded to: a value Redis returns
-        # unchanged is not validated again (the JSON is compared, so it is never out of date).
-        self._decoded: dict[str, tuple[str, IncidentSnapshot]] = {}
+        # The last JSON text read for each id, what it decoded to, and when (monotonic): a value
+        # Redis returns unchanged is not validated again (the JSON is compared, so it is never out
+        # of date), and within NEAR_SECONDS a `near` read does not ask Redis at all.
+        self._decoded: dict[str, tuple[str, IncidentSnapshot, float]] = {}
 
     @staticmethod
     def key(incident_id: str) -> str:
         return f"incident:{incident_id}"
 
-    async def get(self, incident_id: str) -> IncidentSnapshot | None:
+    async def get(self, incident_id: str, *, near: bool = False) -> IncidentSnapshot | None:
+        """The cached copy; with `near`, one this process read or wrote within NEAR_SECONDS will do."""
+        if near and not self._memory:
+            last = self._decoded.get(incident_id)
+            if last is not None and time.monotonic() - last[2] < NEAR_SECONDS:
+                return last[1]
         try:
             value: Any = await self._cache.get(self.key(incident_id))
             if value is None or self._memory:
                 return value  # type: ignore[no-any-return]
             last = self._decoded.get(incident_id)
             if last is not None and last[0] == value:
-                return last[1]
-            snapshot = IncidentSnapshot.model_validate_json(value)
-            if len(self._decoded) >= DECODED_KEPT:
-                self._decoded.pop(next(iter(self._decoded)))
-            self._decoded[incident_id] = (value, snapshot)
+                snapshot = last[1]
+            else:
+                snapshot = IncidentSnapshot.model_validate_json(value)
+            self._remember(incident_id, value, snapshot)
             return snapshot
         except (ValidationError, ValueError):  # UnicodeDecodeError is a ValueError too
             # Corrupt, or written by another release: a miss, which the next fetch overwrites.
             logger.warning("unreadable cache entry for incident %s; fetching it again", incident_id)
             return None
 
+    def _remember(self, incident_id: str, value: str, snapshot: IncidentSnapshot) -> None:
+        self._decoded.pop(incident_id, None)  # re-inserted last: the oldest read goes first
+        if len(self._decoded) >= DECODED_KEPT:
+            self._decoded.pop(next(iter(self._decoded)))
+        self._decoded[incident_id] = (value, snapshot, time.monotonic())
+
     async def put(self, snapshot: IncidentSnapshot) -> None:
-        value: Any = snapshot if self._memory else snapshot.model_dump_json(by_alias=True)
+        if self._memory:
+            await self._cache.set(self.key(snapshot.incident.id), snapshot, ttl=self._keep_seconds)
+            return
+        value = snapshot.model_dump_json(by_alias=True)
         await self._cache.set(self.key(snapshot.incident.id), value, ttl=self._keep_seconds)
+        self._remember(snapshot.incident.id, value, snapshot)

@@ -87,7 +87,7 @@ class IncidentService:
             # Already being fetched in this process: join it without a cache read.
             self._count("miss")
             return await asyncio.shield(flight)
-        cached = None if fresh else await self._store.get(incident_id)
+        cached = None if fresh else await self._store.get(incident_id, near=True)
         if cached is not None:
             age = cached.age_seconds(self._now())
             if age < self._ttl:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -61,6 +62,29 @@ class AckFirst:
                 await asyncio.wait_for(self._idle.wait(), self._max_wait)
 
 
+ONCE_SECONDS = 3600  # Slack retries an event three times within minutes
+
+
+class SeenKeys:
+    """Keys of jobs queued in this process within `seconds`, the oldest dropped past `most`."""
+
+    def __init__(self, seconds: float = ONCE_SECONDS, most: int = 100_000) -> None:
+        self._seconds = seconds
+        self._most = most
+        self._until: dict[str, float] = {}
+
+    def first(self, key: str) -> bool:
+        now = time.monotonic()
+        until = self._until.get(key)
+        if until is not None and until > now:
+            return False
+        self._until.pop(key, None)
+        if len(self._until) >= self._most:
+            self._until.pop(next(iter(self._until)))
+        self._until[key] = now + self._seconds
+        return True
+
+
 class Intake(Protocol):
     """Where listeners put work before they ack Slack."""
 
@@ -68,7 +92,11 @@ class Intake(Protocol):
     def mode(self) -> str:
         """How work is taken in now, for /readyz."""
 
-    async def submit(self, kind: str, payload: dict[str, Any]) -> None: ...
+    async def submit(self, kind: str, payload: dict[str, Any], *, once: str | None = None) -> bool:
+        """Queue a job; with `once`, only if no job with that key was queued in the last hour.
+
+        False when it was a repeat (e.g. a Slack retry of an event already queued).
+        """
 
     async def start(self) -> None: ...
 
@@ -101,8 +129,10 @@ class MemoryIntake:
         retry_delay: float = 0.5,
         on_outcome: Callable[[str, str], None] | None = None,
         ack_first: AckFirst | None = None,
+        seen: SeenKeys | None = None,
     ) -> None:
         self._handle = handle
+        self._seen = seen or SeenKeys()
         self._on_outcome = on_outcome or (lambda kind, outcome: None)
         self._ack_first = ack_first or AckFirst()
         self._on_dead = on_dead
@@ -113,8 +143,11 @@ class MemoryIntake:
         self._workers: list[asyncio.Task[None]] = []
         self.dead: list[Job] = []
 
-    async def submit(self, kind: str, payload: dict[str, Any]) -> None:
+    async def submit(self, kind: str, payload: dict[str, Any], *, once: str | None = None) -> bool:
+        if once is not None and not self._seen.first(once):
+            return False
         self._queue.put_nowait(Job(kind, payload))
+        return True
 
     async def start(self) -> None:
         self._workers = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]

@@ -27,10 +27,21 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from bot.intake import AckFirst, Job, JobHandler, MemoryIntake, run_job
+from bot.intake import ONCE_SECONDS, AckFirst, Job, JobHandler, MemoryIntake, run_job
 from bot.shared_cache import REDIS_DOWN
 
 logger = logging.getLogger(__name__)
+
+
+# KEYS: the stream, the once key. ARGV: seconds the key lives, MAXLEN, kind, payload.
+# XADD before SET: Redis does not undo a script's writes on an error, and a key without its
+# entry would drop the event for good.
+_ADD_ONCE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return false end
+local entry = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'kind', ARGV[3], 'payload', ARGV[4])
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
+return entry
+"""
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,7 @@ class RedisStreamIntake:
         ack_first: AckFirst | None = None,
     ) -> None:
         self._redis = redis
+        self._add_once = redis.register_script(_ADD_ONCE)
         self._ack_first = ack_first or AckFirst()
         self._handle = handle
         self._on_dead = on_dead
@@ -87,24 +99,35 @@ class RedisStreamIntake:
     def mode(self) -> str:
         return "redis: unreachable, working inline" if self._redis_down else "redis stream"
 
-    async def submit(self, kind: str, payload: dict[str, Any]) -> None:
-        """XADD the job (before Slack is acked); if Redis is down, run it in this process."""
-        fields: dict[Any, Any] = {"kind": kind, "payload": json.dumps(payload, separators=(",", ":"))}
+    async def submit(self, kind: str, payload: dict[str, Any], *, once: str | None = None) -> bool:
+        """XADD the job (before Slack is acked); if Redis is down, run it in this process.
+
+        With `once`, the key and the entry are written together by one script, so a repeat
+        (a Slack retry, on whichever replica) is never queued and costs no job.
+        """
+        body = json.dumps(payload, separators=(",", ":"))
         try:
-            await self._redis.xadd(
-                self._settings.stream, fields, maxlen=self._settings.maxlen, approximate=True
-            )
+            if once is None:
+                fields: dict[Any, Any] = {"kind": kind, "payload": body}
+                await self._redis.xadd(
+                    self._settings.stream, fields, maxlen=self._settings.maxlen, approximate=True
+                )
+                queued = True
+            else:
+                keys = [self._settings.stream, f"{self._settings.stream}:once:{once}"]
+                args: list[str | int] = [ONCE_SECONDS, self._settings.maxlen, kind, body]
+                queued = bool(await self._add_once(keys=keys, args=args))
         except REDIS_DOWN as error:
             if not self._redis_down:
                 logger.warning(
                     "Redis unreachable at intake (%s): working inline, not durable", type(error).__name__
                 )
             self._redis_down = True
-            await self._inline.submit(kind, payload)
-            return
+            return await self._inline.submit(kind, payload, once=once)
         if self._redis_down:
             logger.warning("Redis answers again: intake is durable again")
             self._redis_down = False
+        return queued
 
     async def start(self) -> None:
         await self._inline.start()

@@ -6,8 +6,9 @@ is taken from the acks Slack is waiting for. Queued for the end of the loop turn
 together (non-transactional, as ioredis' and Upstash's auto-pipelining do), they cost one of
 each. Callers do not change: every command still returns its own reply or raises its own error.
 
-Only commands that answer at once are batched. Blocking reads (XREADGROUP … BLOCK), scripts
-(EVALSHA falls back to EVAL on NOSCRIPT) and everything else go out alone, as before.
+Only commands that answer at once are batched; blocking reads (XREADGROUP … BLOCK) and
+everything else go out alone, as before. A script's NOSCRIPT error reaches its caller alone, and
+redis-py's Script loads the script and runs it again.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import redis.asyncio as aioredis
 BATCHED = frozenset(
     {
         b"GET", b"SET", b"DEL", b"EXISTS", b"PEXPIRE", b"EXPIRE", b"MGET",
-        b"XADD", b"XACK", b"XCLAIM",
+        b"XADD", b"XACK", b"XCLAIM", b"EVALSHA",
     }
 )  # fmt: skip
 MOST_PER_PIPELINE = 512
@@ -38,36 +39,45 @@ class AutoPipelineRedis(aioredis.Redis):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._waiting: list[_Waiting] = []
+        self._gathering: list[_Waiting] | None = None
         self._sending: set[asyncio.Task[None]] = set()
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         if _name(args[0]) not in BATCHED:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        loop = asyncio.get_running_loop()
-        reply: asyncio.Future[Any] = loop.create_future()
-        if not self._waiting:
-            loop.call_soon(self._flush)
-        self._waiting.append((args, options, reply))
-        return await reply
+        if self._gathering is not None and len(self._gathering) < MOST_PER_PIPELINE:
+            reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._gathering.append((args, options, reply))
+            return await reply
+        # The first command of the turn leads: it yields once, so that the tasks already due in
+        # this turn can add theirs, then sends them all. Alone, it goes out as a plain command.
+        gathered: list[_Waiting] = []
+        self._gathering = gathered
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            self._stop_gathering(gathered)
+            if gathered:  # the others still want their replies
+                self._spawn(gathered)
+            raise
+        self._stop_gathering(gathered)
+        if not gathered:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        mine: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        # A task of its own, so that cancelling the leader does not cancel the others' commands.
+        self._spawn([(args, options, mine), *gathered])
+        return await mine
 
-    def _flush(self) -> None:
-        waiting, self._waiting = self._waiting, []
-        for start in range(0, len(waiting), MOST_PER_PIPELINE):
-            task = asyncio.create_task(self._send(waiting[start : start + MOST_PER_PIPELINE]))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+    def _stop_gathering(self, gathered: list[_Waiting]) -> None:
+        if self._gathering is gathered:
+            self._gathering = None
+
+    def _spawn(self, batch: list[_Waiting]) -> None:
+        task = asyncio.create_task(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     async def _send(self, batch: list[_Waiting]) -> None:
-        if len(batch) == 1:  # nothing to gain from a pipeline
-            args, options, reply = batch[0]
-            try:
-                result = await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-            except BaseException as error:
-                _fail(reply, error)
-            else:
-                _answer(reply, result)
-            return
         pipe = self.pipeline(transaction=False)
         for args, options, _ in batch:
             pipe.execute_command(*args, **options)

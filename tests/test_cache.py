@@ -197,3 +197,38 @@ async def test_open_services_on_redis_makes_one_request_for_many_gets(
     assert {s.incident.id for s in snapshots} == {ID}
     assert incident_api.count("GET") == 1
     assert stored_id(await raw_redis.get(RAW_KEY)) == ID
+
+
+async def test_a_near_read_reuses_a_copy_read_within_the_second(
+    redis_url: str, load_fixture: Load, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replicas: the reader's near reads skip Redis for NEAR_SECONDS, then see the writer's copy;
+    plain reads (the service's re-reads around a fetch) always ask Redis."""
+    monkeypatch.setattr("bot.cache.NEAR_SECONDS", 0.2)
+    caches = [build_cache(redis_url), build_cache(redis_url)]
+    writer, reader = (SnapshotStore(c, keep_seconds=STALE_KEEP_SECONDS) for c in caches)
+    try:
+        first = snapshot_of(load_fixture("2972395.v1"))
+        await writer.put(first)
+        assert await reader.get(ID, near=True) == first
+        changed = first.model_copy(
+            update={"incident": first.incident.model_copy(update={"title": "Changed"})}
+        )
+        await writer.put(changed)
+        assert (await reader.get(ID, near=True)) == first  # within the window: this process's copy
+        assert (await reader.get(ID)) == changed  # a plain read asks Redis
+        await reader.get(ID, near=True)
+        await writer.put(first)
+        await asyncio.sleep(0.25)
+        assert (await reader.get(ID, near=True)) == first  # past the window: Redis again
+        assert (await writer.get(ID, near=True)) == first  # a writer's own put counts as a read
+    finally:
+        for cache in caches:
+            await cache.close()
+
+
+async def test_memory_reads_are_unchanged_by_near(load_fixture: Load) -> None:
+    store = SnapshotStore(build_cache("memory://"), keep_seconds=STALE_KEEP_SECONDS)
+    snapshot = snapshot_of(load_fixture("2972395.v1"))
+    await store.put(snapshot)
+    assert await store.get(ID, near=True) is snapshot

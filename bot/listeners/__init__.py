@@ -8,8 +8,12 @@ from bot.listeners import actions, commands, events, views
 
 
 def register(app: AsyncApp) -> None:
-    """Register every listener once (Bolt appends on each call)."""
-    commands.register(app)
+    """Register every listener once (Bolt appends on each call).
+
+    Bolt tries listeners in this order, running each one's matchers: link_shared events, the
+    busiest request in a burst, come first.
+    """
     events.register(app)
+    commands.register(app)
     actions.register(app)
     views.register(app)

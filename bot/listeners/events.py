@@ -16,8 +16,8 @@ def register(app: AsyncApp) -> None:
 async def handle_link_shared(body: dict[str, Any], event: dict[str, Any], intake: Intake) -> None:
     """Queue one unfurl job per event (Bolt acks events after this returns: process_before_response).
 
-    A Slack retry is queued too, and its job finds the event's unfurl done or claimed: the ack
-    stays one Redis round trip.
+    A Slack retry of an event already queued, by this replica or another, is acked and dropped:
+    the intake keeps the event id with the job, in the same Redis round trip.
     """
     event_id = str(body.get("event_id") or "")
     await intake.submit(
@@ -30,4 +30,5 @@ async def handle_link_shared(body: dict[str, Any], event: dict[str, Any], intake
             "source": event.get("source"),
             "links": [str(link.get("url", "")) for link in event.get("links") or []][:20],
         },
+        once=f"event:{event_id}" if event_id else None,
     )

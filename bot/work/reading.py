@@ -111,11 +111,14 @@ def _accepted_links(work: Work, urls: list[str]) -> list[IncidentLink]:
 
 
 async def unfurl_links(work: Work, job: Job) -> None:
-    """One chat.unfurl for a message's incident links, each distinct incident fetched once."""
+    """One chat.unfurl for a message's incident links, each distinct incident fetched once.
+
+    No claim here: the intake queues an event once (Slack's retries are dropped at the ack), and
+    chat.unfurl replaces a message's unfurl, so even a redelivery after a crash shows one card.
+    """
     payload = job.payload
-    key = f"unfurl:{payload['event_id']}"
     links = _accepted_links(work, payload["links"])
-    if not links or not await work.once.begin(key, job.id):
+    if not links:
         return
     ids = list(dict.fromkeys(link.incident_id for link in links))
     results = await asyncio.gather(*(work.incidents.get(i) for i in ids), return_exceptions=True)
@@ -143,6 +146,5 @@ async def unfurl_links(work: Work, job: Job) -> None:
         if error.response.get("error") in ("ratelimited",) or error.response.status_code >= 500:
             raise
         logger.warning("chat.unfurl refused: %s", error.response.get("error"))
-    # No done mark: chat.unfurl is the job's last step, so the job's end (XACK on the stream)
-    # already says it is done, one Redis round trip sooner. Only a crash between the two brings
-    # the job back, and its second chat.unfurl replaces the first with the same card.
+    # A crash between chat.unfurl and the XACK brings the job back; its chat.unfurl replaces
+    # this one with the same card.

@@ -71,8 +71,9 @@ async def test_a_replica_killed_mid_burst_loses_no_event_and_unfurls_none_twice(
     }
     doomed = await replicas(**settings)
     ids = add_copies(incident_api, EVENTS, first_id=980000)
-    # each job waits 2 s on the API: the kill lands while the doomed replica is working
-    incident_api.latency = 2.0
+    # each job waits 6 s on the API, longer than the survivor takes to start on a busy machine:
+    # the kill lands while the doomed replica is working
+    incident_api.latency = 6.0
     acked: dict[int, bool] = {}
     async with aiohttp.ClientSession() as http:
         senders: list[SlackSender] = [SlackSender(http, doomed.url)]

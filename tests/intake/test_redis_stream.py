@@ -295,6 +295,55 @@ async def test_jobs_finishing_at_stop_are_still_heartbeated(redis: aioredis.Redi
     assert await pending(redis) == []
 
 
+# ---- at most once per key ------------------------------------------------------------------------
+
+
+async def test_a_repeat_of_a_queued_event_is_not_queued_on_any_replica(
+    redis: aioredis.Redis, intakes: Intakes
+) -> None:
+    """A Slack retry reaching the other replica finds the event's key and queues nothing."""
+    one, two = Recorder(), Recorder()
+    first, second = await intakes(one), await intakes(two)
+    assert await first.submit("unfurl", {"n": 1}, once="event:Ev1") is True
+    assert await second.submit("unfurl", {"n": 1}, once="event:Ev1") is False
+    assert await first.submit("unfurl", {"n": 1}, once="event:Ev1") is False
+    assert await second.submit("unfurl", {"n": 2}, once="event:Ev2") is True
+    await wait_until(lambda: len(one.jobs) + len(two.jobs) == 2)
+    await wait_until(lambda: _nothing_pending(redis))
+    assert sorted(j.payload["n"] for j in one.jobs + two.jobs) == [1, 2]
+    assert await redis.xlen(FAST.stream) == 2
+    ttl = await redis.ttl(f"{FAST.stream}:once:event:Ev1")
+    assert 3500 < ttl <= 3600  # Slack's retries come within minutes; the key outlives them
+
+
+async def test_no_key_is_kept_for_an_entry_that_failed(redis: aioredis.Redis, intakes: Intakes) -> None:
+    """A key with no entry would drop the event's retries for good: the script writes the key only
+    after the entry, and the job the stream refused runs inline."""
+    recorder = Recorder()
+    intake = await intakes(recorder)
+    await redis.delete(FAST.stream)
+    await redis.set(FAST.stream, "not a stream")  # XADD fails inside the script
+    assert await intake.submit("unfurl", {"n": 1}, once="event:Ev9") is True
+    assert await redis.exists(f"{FAST.stream}:once:event:Ev9") == 0
+    await asyncio.wait_for(recorder.done.wait(), 5)
+    assert [j.payload for j in recorder.jobs] == [{"n": 1}]
+
+
+async def test_repeats_are_dropped_inline_too_while_redis_is_down(intakes: Intakes) -> None:
+    closed = build_redis(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    assert closed is not None
+    try:
+        recorder = Recorder()
+        intake = await intakes(recorder, client=closed)
+        assert await intake.submit("unfurl", {"n": 1}, once="event:Ev3") is True
+        assert await intake.submit("unfurl", {"n": 1}, once="event:Ev3") is False
+        await asyncio.wait_for(recorder.done.wait(), 5)
+        await asyncio.sleep(0.1)
+        assert [j.payload for j in recorder.jobs] == [{"n": 1}]
+    finally:
+        await closed.aclose()
+
+
 # ---- failures ------------------------------------------------------------------------------------
 
 
