@@ -11,7 +11,7 @@ the bot's answer.
 Input (JSON on stdin): {"replicas": [port, ...], "bursts": [[event, ...], ...], "pause": s,
 "secret": signing secret}; an event is {"body": str, "to": [replica index, ...]}: it goes to each
 replica in turn, the next send right after the previous ack, all but the first with
-X-Slack-Retry-Num: 1. Output (JSON on stdout): {"acks": [seconds, ...], "refused": n,
+X-Slack-Retry-Num: 1. Output (JSON on stdout): {"by_burst": [[ack seconds, ...], ...], "refused": n,
 "sent_at": {message ts: time.monotonic() of the first send}, "acked": [message ts, ...]} (the
 monotonic clock is the machine's, so the caller can compare it with its own).
 """
@@ -108,7 +108,7 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
         ]
         for burst in bursts
     ]
-    acks: list[float] = []
+    by_burst: list[list[float]] = []
     refused = 0
     sent_at: dict[str, float] = {}
     acked: set[str] = set()
@@ -119,17 +119,18 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
         for pool, request in sends:
             status, elapsed = await pool.send(request)
             if status == 200:
-                acks.append(elapsed)
+                by_burst[-1].append(elapsed)
                 acked.add(ts)
             else:
                 refused += 1
 
     for burst in prepared:
+        by_burst.append([])
         await asyncio.gather(*(deliver(ts, sends) for ts, sends in burst))
         await asyncio.sleep(plan["pause"])
     for pool in pools:
         await pool.close()
-    return {"acks": acks, "refused": refused, "sent_at": sent_at, "acked": sorted(acked)}
+    return {"by_burst": by_burst, "refused": refused, "sent_at": sent_at, "acked": sorted(acked)}
 
 
 def main() -> None:

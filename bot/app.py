@@ -7,9 +7,13 @@ import uuid
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.authorization.async_single_team_authorization import (
+    AsyncSingleTeamAuthorization,
+)
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot import listeners
 from bot.config import Settings
@@ -54,6 +58,18 @@ class ObservedApp(AsyncApp):
         outcome = "ok" if response.status < 400 else "error"
         self.metrics.slack_requests.labels(_surface(req.body), outcome).inc()
         return response
+
+
+def share_auth_test(app: AsyncApp, answer: AsyncSlackResponse) -> None:
+    """Give Bolt the bot's auth.test answer from start-up.
+
+    Bolt's single-workspace authorization calls auth.test on its first request, and every request
+    that arrives before the answer calls it too: a burst reaching a fresh replica waits on a
+    Slack round trip each. The readiness check has the answer already.
+    """
+    for middleware in app._async_middleware_list:  # Bolt builds it in its constructor
+        if isinstance(middleware, AsyncSingleTeamAuthorization) and middleware.auth_test_result is None:
+            middleware.auth_test_result = answer
 
 
 async def handle_error(error: Exception, body: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.errors import BotError
 from bot.explain import explain
@@ -44,13 +45,23 @@ class Readiness:
 
 
 async def check_until_ready(
-    readiness: Readiness, slack: AsyncWebClient, incidents: IncidentService, *, every: float = 10.0
+    readiness: Readiness,
+    slack: AsyncWebClient,
+    incidents: IncidentService,
+    *,
+    every: float = 10.0,
+    on_auth_test: Callable[[AsyncSlackResponse], None] | None = None,
 ) -> None:
-    """Check both dependencies until both answered; runs in the background from start-up."""
+    """Check both dependencies until both answered; runs in the background from start-up.
+
+    `on_auth_test` receives Slack's auth.test answer (the Bolt app keeps it for its requests).
+    """
     while not readiness.ready:
         if readiness.slack != "ok":
             try:
-                await slack.auth_test()
+                answer = await slack.auth_test()
+                if on_auth_test is not None:
+                    on_auth_test(answer)
                 readiness.slack = "ok"
             except Exception as exc:  # any failure just means "not ready yet"; reported, retried
                 readiness.slack = f"failing: {type(exc).__name__}"

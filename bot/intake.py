@@ -41,7 +41,7 @@ class AckFirst:
     A worker waits (at most `max_wait`) until no request is in flight before it starts a job.
     """
 
-    def __init__(self, max_wait: float = 0.2) -> None:
+    def __init__(self, max_wait: float = 0.05) -> None:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()

@@ -13,7 +13,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
-from bot.app import create_app
+from bot.app import create_app, share_auth_test
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.health import Readiness, check_until_ready
@@ -159,7 +159,14 @@ class Bot:
             self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
         self._background.append(
-            asyncio.create_task(check_until_ready(self.readiness, self.slack, self.services.incidents))
+            asyncio.create_task(
+                check_until_ready(
+                    self.readiness,
+                    self.slack,
+                    self.services.incidents,
+                    on_auth_test=lambda answer: share_auth_test(self.app, answer),
+                )
+            )
         )
         logger.info(
             "incident bot started: %s mode, port %s, intake %s",

@@ -8,7 +8,9 @@ import time
 
 import aiohttp
 
+from tests.fakes import TENANT_ID
 from tests.listeners.conftest import SlackWorld
+from tests.world import link_shared
 
 
 async def test_bad_signature_is_refused_and_nothing_is_fetched(world: SlackWorld) -> None:
@@ -40,3 +42,26 @@ async def test_healthz_and_readyz(world: SlackWorld) -> None:
     assert body["ready"] is True
     assert body["slack"] == "ok"
     assert body["incident_api"] == "ok"
+
+
+async def test_a_burst_at_a_ready_replica_makes_no_auth_test_of_its_own(world: SlackWorld) -> None:
+    """Bolt's authorization reuses the readiness check's auth.test: a burst of events reaching a
+    fresh replica waits on no Slack round trip (before, each early request made its own)."""
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):
+            async with http.get(f"http://127.0.0.1:{world.bot.port}/readyz") as response:
+                if response.status == 200:
+                    break
+            await asyncio.sleep(0.05)
+    before = len(world.slack.calls_to("auth.test"))
+    assert before == 1  # the readiness check's
+    link = "https://security.microsoft.com/incidents/2972395?tid=" + TENANT_ID
+    answers = await asyncio.gather(
+        *(
+            world.event(link_shared([link], event_id=f"EvBurst{n}", message_ts=f"1.{n:06d}"))
+            for n in range(20)
+        )
+    )
+    assert {a.status for a in answers} == {200}
+    await world.settle()
+    assert len(world.slack.calls_to("auth.test")) == before
