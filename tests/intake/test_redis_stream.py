@@ -58,6 +58,15 @@ async def redis(server: RedisServer) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
+@pytest.fixture
+async def unreachable() -> AsyncIterator[aioredis.Redis]:
+    """The bot's kind of client, pointed at a port where nothing listens."""
+    client = build_redis(f"redis://127.0.0.1:{free_port()}/0")
+    assert client is not None
+    yield client
+    await client.aclose()
+
+
 class Recorder:
     """A job handler that records what it ran, optionally failing or waiting."""
 
@@ -329,19 +338,16 @@ async def test_no_key_is_kept_for_an_entry_that_failed(redis: aioredis.Redis, in
     assert [j.payload for j in recorder.jobs] == [{"n": 1}]
 
 
-async def test_repeats_are_dropped_inline_too_while_redis_is_down(intakes: Intakes) -> None:
-    closed = build_redis(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
-    assert closed is not None
-    try:
-        recorder = Recorder()
-        intake = await intakes(recorder, client=closed)
-        assert await intake.submit("unfurl", {"n": 1}, once="event:Ev3") is True
-        assert await intake.submit("unfurl", {"n": 1}, once="event:Ev3") is False
-        await asyncio.wait_for(recorder.done.wait(), 5)
-        await asyncio.sleep(0.1)
-        assert [j.payload for j in recorder.jobs] == [{"n": 1}]
-    finally:
-        await closed.aclose()
+async def test_repeats_are_dropped_inline_too_while_redis_is_down(
+    intakes: Intakes, unreachable: aioredis.Redis
+) -> None:
+    recorder = Recorder()
+    intake = await intakes(recorder, client=unreachable)
+    assert await intake.submit("unfurl", {"n": 1}, once="event:Ev3") is True
+    assert await intake.submit("unfurl", {"n": 1}, once="event:Ev3") is False
+    await asyncio.wait_for(recorder.done.wait(), 5)
+    await asyncio.sleep(0.1)
+    assert [j.payload for j in recorder.jobs] == [{"n": 1}]
 
 
 # ---- failures ------------------------------------------------------------------------------------
@@ -406,21 +412,18 @@ async def test_an_entry_that_cannot_be_decoded_is_dead_lettered_and_reading_goes
 # ---- Redis unreachable ---------------------------------------------------------------------------
 
 
-async def test_redis_unreachable_at_intake_runs_the_job_inline(intakes: Intakes) -> None:
-    closed = build_redis(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
-    assert closed is not None
-    try:
-        recorder = Recorder()
-        intake = await intakes(recorder, client=closed)
-        assert intake.mode == "redis stream"  # nothing submitted yet
-        started = time.monotonic()
-        await intake.submit("command", {"incident_id": "3"})
-        assert time.monotonic() - started < 1.0  # the ack is not held up
-        await asyncio.wait_for(recorder.done.wait(), 5)
-        assert [j.payload for j in recorder.jobs] == [{"incident_id": "3"}]
-        assert intake.mode == "redis: unreachable, working inline"
-    finally:
-        await closed.aclose()
+async def test_redis_unreachable_at_intake_runs_the_job_inline(
+    intakes: Intakes, unreachable: aioredis.Redis
+) -> None:
+    recorder = Recorder()
+    intake = await intakes(recorder, client=unreachable)
+    assert intake.mode == "redis stream"  # nothing submitted yet
+    started = time.monotonic()
+    await intake.submit("command", {"incident_id": "3"})
+    assert time.monotonic() - started < 1.0  # the ack is not held up
+    await asyncio.wait_for(recorder.done.wait(), 5)
+    assert [j.payload for j in recorder.jobs] == [{"incident_id": "3"}]
+    assert intake.mode == "redis: unreachable, working inline"
 
 
 async def test_intake_is_durable_again_once_redis_answers(intakes: Intakes, tmp_path: Path) -> None:
