@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from aiocache import SimpleMemoryCache
+
 from bot.logs import correlation_id
+from bot.once import Once
 
 logger = logging.getLogger(__name__)
 
@@ -65,26 +67,6 @@ class AckFirst:
 ONCE_SECONDS = 3600  # Slack retries an event three times within minutes
 
 
-class SeenKeys:
-    """Keys of jobs queued in this process within `seconds`, the oldest dropped past `most`."""
-
-    def __init__(self, seconds: float = ONCE_SECONDS, most: int = 100_000) -> None:
-        self._seconds = seconds
-        self._most = most
-        self._until: dict[str, float] = {}
-
-    def first(self, key: str) -> bool:
-        now = time.monotonic()
-        until = self._until.get(key)
-        if until is not None and until > now:
-            return False
-        self._until.pop(key, None)
-        if len(self._until) >= self._most:
-            self._until.pop(next(iter(self._until)))
-        self._until[key] = now + self._seconds
-        return True
-
-
 class Intake(Protocol):
     """Where listeners put work before they ack Slack."""
 
@@ -129,10 +111,10 @@ class MemoryIntake:
         retry_delay: float = 0.5,
         on_outcome: Callable[[str, str], None] | None = None,
         ack_first: AckFirst | None = None,
-        seen: SeenKeys | None = None,
     ) -> None:
         self._handle = handle
-        self._seen = seen or SeenKeys()
+        # The keys of jobs queued here; memory, as the queue itself is.
+        self._queued = Once(SimpleMemoryCache(timeout=0))
         self._on_outcome = on_outcome or (lambda kind, outcome: None)
         self._ack_first = ack_first or AckFirst()
         self._on_dead = on_dead
@@ -144,7 +126,7 @@ class MemoryIntake:
         self.dead: list[Job] = []
 
     async def submit(self, kind: str, payload: dict[str, Any], *, once: str | None = None) -> bool:
-        if once is not None and not self._seen.first(once):
+        if once is not None and not await self._queued.first_within(once, ONCE_SECONDS):
             return False
         self._queue.put_nowait(Job(kind, payload))
         return True

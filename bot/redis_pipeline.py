@@ -2,9 +2,9 @@
 
 In a burst, dozens of tasks each send one XADD, SET or GET at almost the same moment. Sent one
 by one, each takes a pooled connection, a write system call and a read of its own, and that CPU
-is taken from the acks Slack is waiting for. Queued for the end of the loop turn and sent
-together (non-transactional, as ioredis' and Upstash's auto-pipelining do), they cost one of
-each. Callers do not change: every command still returns its own reply or raises its own error.
+is taken from the acks Slack is waiting for. Gathered over one loop turn and sent together
+(non-transactional, as ioredis' and Upstash's auto-pipelining do), they cost one of each.
+Callers do not change: every command still returns its own reply or raises its own error.
 
 Only commands that answer at once are batched; blocking reads (XREADGROUP … BLOCK) and
 everything else go out alone, as before. A script's NOSCRIPT error reaches its caller alone, and
