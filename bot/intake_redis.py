@@ -133,6 +133,8 @@ class RedisStreamIntake:
         await self._inline.start()
         with contextlib.suppress(*REDIS_DOWN):
             await self._ensure_group()
+            # Loaded now, or every ack of the first burst meets NOSCRIPT and loads it again.
+            await self._redis.script_load(_ADD_ONCE)
         self._loops = [
             asyncio.create_task(self._read_loop()),
             asyncio.create_task(self._janitor_loop()),

@@ -325,6 +325,15 @@ async def test_a_repeat_of_a_queued_event_is_not_queued_on_any_replica(
     assert 3500 < ttl <= 3600  # Slack's retries come within minutes; the key outlives them
 
 
+async def test_the_first_burst_meets_no_noscript(redis: aioredis.Redis, intakes: Intakes) -> None:
+    """The intake's script is loaded at start: the first acks do not each fail and load it."""
+    intake = await intakes(Recorder())
+    await asyncio.gather(*(intake.submit("unfurl", {"n": n}, once=f"event:EvFirst{n}") for n in range(20)))
+    errors = await redis.info("errorstats")
+    assert "errorstat_NOSCRIPT" not in errors
+    assert await _commands(redis, "evalsha") == 20
+
+
 async def test_no_key_is_kept_for_an_entry_that_failed(redis: aioredis.Redis, intakes: Intakes) -> None:
     """A key with no entry would drop the event's retries for good: the script writes the key only
     after the entry, and the job the stream refused runs inline."""
