@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.shared_cache import Cache
+from bot.singleflight import SingleFlight
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ class People:
         self._writer_users = {w for w in writers if not w.startswith("S")}
         self._writer_groups = [w for w in writers if w.startswith("S")]
         self._everyone_writes = everyone_writes
+        # Two clicks at once check the cache before either has filled it: join them instead.
+        self._profiles: SingleFlight[str, Person] = SingleFlight()
+        self._groups: SingleFlight[str, frozenset[str]] = SingleFlight()
 
     @property
     def writers_configured(self) -> bool:
@@ -49,6 +53,9 @@ class People:
 
     async def person(self, user_id: str) -> Person:
         """Name and e-mail from users.info (needs users:read and users:read.email)."""
+        return await self._profiles.run(user_id, lambda: self._lookup_person(user_id))
+
+    async def _lookup_person(self, user_id: str) -> Person:
         key = f"person:{user_id}"
         cached = await self._cache.get(key)
         if cached is not None:
@@ -77,12 +84,15 @@ class People:
                 return True
         return False
 
-    async def _group_members(self, group_id: str) -> set[str]:
+    async def _group_members(self, group_id: str) -> frozenset[str]:
+        return await self._groups.run(group_id, lambda: self._lookup_group(group_id))
+
+    async def _lookup_group(self, group_id: str) -> frozenset[str]:
         key = f"usergroup:{group_id}"
         cached = await self._cache.get(key)
         if cached is not None:
-            return set(json.loads(cached))
+            return frozenset(json.loads(cached))
         response = await self._slack.usergroups_users_list(usergroup=group_id)
         members = [str(u) for u in response.get("users") or []]
         await self._cache.set(key, json.dumps(members), ttl=GROUP_TTL)
-        return set(members)
+        return frozenset(members)
