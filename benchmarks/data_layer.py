@@ -27,7 +27,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bot.config import Settings, load_settings
+from bot.config import Settings
+from bot.config_load import load_settings
 from bot.services import open_services
 from tests.fakes import FIXTURE_DIR, TENANT_ID, FakeEntra, FakeIncidentApi
 

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.middleware.authorization.async_single_team_authorization import (
     AsyncSingleTeamAuthorization,
 )
@@ -81,6 +82,23 @@ async def handle_error(error: Exception, body: dict[str, Any]) -> None:
     )
 
 
+class _ClientOverEnvToken(logging.Filter):
+    """Drops Bolt's warning that SLACK_BOT_TOKEN in the environment is unused beside `client=`.
+
+    The bot passes its own client (it carries SLACK_API_URL and one aiohttp session) built from that
+    very token; Bolt reads the variable anyway and warns on every start of a correct configuration.
+    """
+
+    text = warning_client_prioritized_and_token_skipped()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.text
+
+
+_BOLT_LOGGER = logging.getLogger("slack_bolt")
+_BOLT_LOGGER.addFilter(_ClientOverEnvToken())
+
+
 def create_app(
     settings: Settings,
     client: AsyncWebClient,
@@ -99,7 +117,7 @@ def create_app(
         process_before_response=True,
         request_verification_enabled=not socket_mode,
         raise_error_for_unhandled_request=False,
-        logger=logging.getLogger("slack_bolt"),
+        logger=_BOLT_LOGGER,
     )
     app.metrics = metrics
     app.ack_first = ack_first or AckFirst()

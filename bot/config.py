@@ -2,44 +2,32 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.budget import BudgetLimits
 from bot.clouds import CLOUDS, Cloud, CloudName
-from bot.errors import ConfigError
+from bot.config_values import (
+    checked_budget,
+    checked_cache_url,
+    checked_host,
+    checked_token,
+    checked_url,
+)
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TENANT_DOMAIN = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _SLACK_PRINCIPAL = re.compile(r"[UWS][A-Z0-9]{2,}")
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return host is not None and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _checked_url(value: str | None, *, allow_loopback_http: bool = True) -> str | None:
-    """An https URL without a trailing slash (http only to this machine, for local fakes)."""
-    if value is None:
-        return None
-    parts = urlsplit(value.strip())
-    loopback_http = allow_loopback_http and parts.scheme == "http" and _is_loopback(parts.hostname)
-    if not parts.hostname or (parts.scheme != "https" and not loopback_http):
-        raise ValueError("must be an https:// URL, e.g. https://graph.microsoft.com/v1.0")
-    if parts.query or parts.fragment:
-        raise ValueError("must not carry a query or fragment")
-    return value.strip().rstrip("/")
+_URL_EXAMPLES = {
+    "azure_authority_host": "https://login.microsoftonline.com",
+    "graph_base_url": "https://graph.microsoft.com/v1.0",
+    "defender_api_url": "https://api.security.microsoft.com",
+    "defender_portal_url": "https://security.microsoft.com",
+}
 
 
 class Settings(BaseSettings):
@@ -74,8 +62,9 @@ class Settings(BaseSettings):
     incident_api_timeout: float = Field(10.0, gt=0, description="seconds for one API request")
     incident_api_retries: int = Field(4, ge=0, le=10, description="retries of throttled or failed requests")
     incident_api_deadline: float = Field(20.0, gt=0, description="seconds for one call, retries included")
-    incident_api_budget: BudgetLimits = Field(
-        default_factory=BudgetLimits,
+    # Settings leave the bucket arithmetic to bot.budget: they only check the keys and numbers.
+    incident_api_budget: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=dict,
         description='JSON, e.g. {"get_per_minute": 60}: requests per minute/hour the bot allows itself',
     )
     # Cache
@@ -88,12 +77,16 @@ class Settings(BaseSettings):
     )
     intake_max_attempts: int = Field(5, ge=1, le=50, description="tries before a job is dead-lettered")
     intake_concurrency: int = Field(32, ge=1, le=1000, description="jobs worked at once per replica")
-    shutdown_seconds: float = Field(20.0, gt=0, description="on SIGTERM, time to finish work in flight")
+    # Below Docker's default stop timeout (10 s), so `docker stop` never kills a drain half way.
+    shutdown_seconds: float = Field(8.0, gt=0, description="on SIGTERM, time to finish work in flight")
     # Slack
     slack_bot_token: SecretStr | None = Field(None, description="xoxb-… bot token")
     slack_signing_secret: SecretStr | None = Field(None, description="signing secret (HTTP mode)")
     slack_app_token: SecretStr | None = Field(None, description="xapp-… app token: Socket Mode")
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API root")
+    # Only `doctor` uses these: with them it reads the app's unfurl domains (apps.manifest.export).
+    slack_config_token: SecretStr | None = Field(None, description="app configuration token (doctor only)")
+    slack_app_id: str | None = Field(None, pattern=r"^A[A-Z0-9]{2,}$", description="the app's id A… (doctor)")
     host: str = Field("0.0.0.0", description="HTTP mode listen address")
     port: int = Field(3000, ge=0, le=65535, description="HTTP mode listen port (0: any free port)")
     incident_writers: Annotated[list[str], NoDecode] = Field(
@@ -121,22 +114,33 @@ class Settings(BaseSettings):
 
     @field_validator("azure_authority_host", "graph_base_url", "defender_api_url", "defender_portal_url")
     @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return _checked_url(value)
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return checked_url(value, example=_URL_EXAMPLES[str(info.field_name)])
 
     @field_validator("slack_api_url")
     @classmethod
     def _slack_url(cls, value: str) -> str:
-        checked = _checked_url(value, allow_loopback_http=True) or value
-        return checked + "/"
+        return (checked_url(value, example="https://slack.com/api/") or value) + "/"
+
+    @field_validator("slack_bot_token", "slack_app_token")
+    @classmethod
+    def _slack_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        return checked_token(value, str(info.field_name))
 
     @field_validator("cache_url")
     @classmethod
     def _cache(cls, value: str) -> str:
-        scheme = urlsplit(value).scheme
-        if scheme not in ("memory", "redis", "rediss"):
-            raise ValueError("must be memory:// or redis://host:6379/0")
-        return value
+        return checked_cache_url(value)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return checked_host(value)
+
+    @field_validator("incident_api_budget", mode="before")
+    @classmethod
+    def _budget(cls, value: Any) -> dict[str, int]:
+        return checked_budget(value)
 
     @field_validator("incident_writers", mode="before")
     @classmethod
@@ -147,23 +151,6 @@ class Settings(BaseSettings):
             if not _SLACK_PRINCIPAL.fullmatch(str(item)):
                 raise ValueError(f"{item!r} is not a Slack user (U…) or user-group (S…) id")
         return value
-
-    @model_validator(mode="after")
-    def _credentials(self) -> Settings:
-        if self.incident_source == "demo":
-            return self
-        missing = [
-            name.upper() for name in ("azure_tenant_id", "azure_client_id") if getattr(self, name) is None
-        ]
-        if not self.azure_client_secret and not self.azure_client_certificate_path:
-            missing.append("AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH")
-        if missing:
-            raise ValueError(
-                "the incident API needs "
-                + ", ".join(missing)
-                + " (or start with --demo / INCIDENT_SOURCE=demo for sample data)"
-            )
-        return self
 
     # Derived values: explicit settings win over the cloud preset.
     @property
@@ -201,16 +188,3 @@ class Settings(BaseSettings):
         """OAuth scope: the API root's origin + /.default."""
         parts = urlsplit(self.api_root)
         return f"{parts.scheme}://{parts.netloc}/.default"
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """Build Settings from the environment (and overrides), or raise ConfigError naming each bad variable."""
-    try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            where = "_".join(str(part) for part in error["loc"]).upper()
-            message = str(error["msg"]).removeprefix("Value error, ")
-            lines.append(f"{where}: {message}" if where else message)
-        raise ConfigError("invalid settings: " + "; ".join(lines)) from None

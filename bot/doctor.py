@@ -9,19 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import textwrap
-from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from collections.abc import Awaitable, Sequence
+from urllib.parse import urlsplit
 
 import aiohttp
 import redis.asyncio as aioredis
 import redis.exceptions
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.config_load import SettingProblem
+from bot.doctor_slack import check_slack, check_socket_mode, check_unfurl_domains
+from bot.doctor_table import FAIL, OK, SKIP, Check, redact_url, render_table, scrub, secrets_of
 from bot.errors import AuthError, BotError, PermissionDenied
 from bot.explain import explain
 from bot.graph import build_http_client, build_incident_api, build_token_provider
@@ -30,10 +28,6 @@ from bot.slackweb import build_web_client
 
 logger = logging.getLogger(__name__)
 
-OK, FAIL, SKIP = "OK", "FAIL", "SKIP"
-# manifest.yml's bot scopes: six always used, usergroups:read only for user groups in INCIDENT_WRITERS.
-CORE_SCOPES = ("commands", "chat:write", "links:read", "links:write", "users:read", "users:read.email")
-GROUP_SCOPE = "usergroups:read"
 REDIS_TIMEOUT = 2.0
 
 _SECRET = "the secret is wrong or expired: create a new client secret, copy its Value (not its ID) into "
@@ -49,92 +43,27 @@ _AADSTS_FIXES = {
     "Certificates & secrets, or fix AZURE_CLIENT_CERTIFICATE_PATH",
     "AADSTS500011": "the incident API is not in this tenant or cloud: check INCIDENT_API and INCIDENT_CLOUD",
 }
-_BOT_TOKEN_FIX = "copy the Bot User OAuth Token (xoxb-…) from the app's OAuth & Permissions page"
-_APP_TOKEN_FIX = (
-    "create an app-level token (xapp-…) with the connections:write scope under Basic Information → "
-    "App-Level Tokens, put it in SLACK_APP_TOKEN, and turn Socket Mode on"
-)
 _API_APP = {"graph": "Microsoft Graph", "defender": "Microsoft Threat Protection"}
 
 
-@dataclass(frozen=True)
-class Check:
-    """One row of the table."""
-
-    name: str
-    result: str  # OK, FAIL or SKIP
-    detail: str
-    fix: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.result != FAIL
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{parts.hostname}{port}"))
-
-
-def render_table(checks: list[Check], widths: tuple[int, ...] = (14, 6, 50, 60)) -> str:
-    """A plain-text table (check, result, detail, fix); long cells wrap inside their column."""
-    rows = [("CHECK", "RESULT", "DETAIL", "FIX")] + [(c.name, c.result, c.detail, c.fix) for c in checks]
-    lines: list[str] = []
-    for index, row in enumerate(rows):
-        cells = [
-            textwrap.wrap(t, w, break_on_hyphens=False) or [""] for t, w in zip(row, widths, strict=True)
-        ]
-        for n in range(max(map(len, cells))):
-            parts = [(c[n] if n < len(c) else "").ljust(w) for c, w in zip(cells, widths, strict=True)]
-            lines.append("  ".join(parts).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
-def _secrets(settings: Settings) -> list[str]:
-    found = (settings.azure_client_secret, settings.azure_client_certificate_password,
-             settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret)  # fmt: skip
-    values = [secret.get_secret_value() for secret in found if secret is not None]
-    password = urlsplit(settings.cache_url).password
-    values += [password, unquote(password)] if password else []
-    return sorted((value for value in values if len(value) >= 4), key=len, reverse=True)
-
-
-def _scrub(check: Check, secrets: list[str]) -> Check:
-    detail, fix = check.detail, check.fix
-    for secret in secrets:
-        detail, fix = detail.replace(secret, "***"), fix.replace(secret, "***")
-    return replace(check, detail=detail, fix=fix)
-
-
-def check_settings(settings: Settings) -> Check:
-    problems: dict[str, str] = {}  # problem → fix
-    bot, app, signing = settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret
-    if bot is None:
-        problems["SLACK_BOT_TOKEN is not set"] = _BOT_TOKEN_FIX + " into SLACK_BOT_TOKEN"
-    elif not bot.get_secret_value().startswith(("xoxb-", "xoxe.xoxb-")):
-        problems["SLACK_BOT_TOKEN is not a bot token (xoxb-…)"] = _BOT_TOKEN_FIX + " into SLACK_BOT_TOKEN"
-    if app is None and signing is None:
-        problems["neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET is set"] = (
-            "set SLACK_APP_TOKEN (Socket Mode: an app-level token xapp-… with connections:write) or "
-            "SLACK_SIGNING_SECRET (HTTP mode: Basic Information → Signing Secret)"
-        )
-    elif app is not None and not app.get_secret_value().startswith("xapp-"):
-        problems["SLACK_APP_TOKEN is not an app-level token (xapp-…)"] = _APP_TOKEN_FIX
+def check_settings(settings: Settings, problems: Sequence[SettingProblem] = ()) -> Check:
+    """What is configured, and every setting that is missing or malformed with what it should be."""
+    app, signing = settings.slack_app_token, settings.slack_signing_secret
     mode = "Socket Mode" if app else "HTTP mode" if signing else "no Slack mode"
     if settings.incident_source == "demo":
         source = "demo incidents (sample data)"
-    else:
+    elif settings.azure_client_secret or settings.azure_client_certificate_path:
         credential = "client secret" if settings.azure_client_secret else "certificate"
         source = (f"{settings.incident_api} API {settings.api_root}; tenant {settings.azure_tenant_id}, "
                   f"client {settings.azure_client_id} ({credential})")  # fmt: skip
-    detail = "; ".join([mode, source, f"cache {redact_url(settings.cache_url)}", *problems])
-    return Check("settings", FAIL if problems else OK, detail, "; ".join(problems.values()))
+    else:
+        source = f"{settings.incident_api} API {settings.api_root}; no credential"
+    summary = [mode, source, f"cache {redact_url(settings.cache_url)}"]
+    if problems:
+        names = ", ".join(problem.variable for problem in problems)
+        summary.append(f"{len(problems)} missing or malformed: {names}")
+    detail = "; ".join(summary)
+    return Check("settings", FAIL if problems else OK, detail, "; ".join(map(str, problems)))
 
 
 def token_fix(error: AuthError, settings: Settings) -> str:
@@ -178,63 +107,6 @@ async def check_incidents(settings: Settings, tokens: TokenProvider) -> Check:
     return Check("incident API", OK, f"{settings.api_root}: {found}")
 
 
-def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
-    return next((str(value) for key, value in (headers or {}).items() if key.lower() == name), None)
-
-
-def _slack_fix(error: str) -> str:
-    if error in ("invalid_auth", "not_authed", "not_allowed_token_type"):
-        return f"SLACK_BOT_TOKEN is not valid: {_BOT_TOKEN_FIX} into SLACK_BOT_TOKEN"
-    if error in ("token_revoked", "account_inactive", "token_expired"):
-        return f"the app was uninstalled or its token revoked: reinstall it, then {_BOT_TOKEN_FIX}"
-    return f"Slack answered {error}: check SLACK_BOT_TOKEN and SLACK_API_URL"
-
-
-async def check_slack(settings: Settings, client: AsyncWebClient) -> list[Check]:
-    """auth.test with the bot token, then its granted scopes against the ones the bot needs."""
-    if settings.slack_bot_token is None:
-        return [Check("slack", SKIP, "no SLACK_BOT_TOKEN"), Check("slack scopes", SKIP, "no SLACK_BOT_TOKEN")]
-    no_scopes = Check("slack scopes", SKIP, "needs a working auth.test")
-    try:
-        response = await client.auth_test()
-    except SlackApiError as error:
-        code = str(error.response.get("error") or "unknown_error")
-        return [Check("slack", FAIL, f"auth.test: {code}", _slack_fix(code)), no_scopes]
-    except (aiohttp.ClientError, TimeoutError) as error:
-        fix = f"cannot reach {settings.slack_api_url}: check the network and proxy, or SLACK_API_URL"
-        return [Check("slack", FAIL, f"auth.test: {type(error).__name__}", fix), no_scopes]
-    who = f"team {response.get('team')} ({response.get('team_id')}), bot @{response.get('user')}"
-    row = Check("slack", OK, f"{who} ({response.get('user_id')})")
-    header = _header(response.headers, "x-oauth-scopes")
-    if header is None:
-        return [row, Check("slack scopes", SKIP, "Slack did not report the token's scopes")]
-    granted = {scope.strip() for scope in header.split(",")}
-    groups = any(writer.startswith("S") for writer in settings.incident_writers)
-    required = [*CORE_SCOPES, GROUP_SCOPE] if groups else list(CORE_SCOPES)
-    if missing := [scope for scope in required if scope not in granted]:
-        fix = "reinstall the app from manifest.yml (or add these scopes and reinstall it to the workspace)"
-        return [row, Check("slack scopes", FAIL, "missing " + ", ".join(missing), fix)]
-    note = (
-        "" if GROUP_SCOPE in granted else f"; no {GROUP_SCOPE} (needed for user groups in INCIDENT_WRITERS)"
-    )
-    return [row, Check("slack scopes", OK, f"all {len(required)} required scopes granted{note}")]
-
-
-async def check_socket_mode(settings: Settings, client: AsyncWebClient) -> Check:
-    """apps.connections.open with the app token; the websocket itself is not opened."""
-    if settings.slack_app_token is None:
-        return Check("socket mode", SKIP, "not used (no SLACK_APP_TOKEN)")
-    try:
-        await client.apps_connections_open(app_token=settings.slack_app_token.get_secret_value())
-    except SlackApiError as error:
-        code = str(error.response.get("error") or "unknown_error")
-        return Check("socket mode", FAIL, f"apps.connections.open: {code}", _APP_TOKEN_FIX)
-    except (aiohttp.ClientError, TimeoutError) as error:
-        fix = f"cannot reach {settings.slack_api_url}: check the network and proxy"
-        return Check("socket mode", FAIL, f"apps.connections.open: {type(error).__name__}", fix)
-    return Check("socket mode", OK, "apps.connections.open answered (websocket not opened)")
-
-
 async def check_cache(settings: Settings) -> Check:
     shown = redact_url(settings.cache_url)
     if urlsplit(settings.cache_url).scheme == "memory":
@@ -272,6 +144,13 @@ async def _guarded(names: list[str], work: Awaitable[Check | list[Check]]) -> li
 async def _entra(settings: Settings) -> list[Check]:
     if settings.incident_source == "demo":
         return [Check(name, SKIP, "skipped (demo mode)") for name in ("token", "incident API")]
+    if (
+        not settings.azure_tenant_id
+        or not settings.azure_client_id
+        or not (settings.azure_client_secret or settings.azure_client_certificate_path)
+    ):
+        return [Check(name, SKIP, "needs the AZURE_* settings (see the settings row)")
+                for name in ("token", "incident API")]  # fmt: skip
     tokens = build_token_provider(settings)
     token = await check_token(settings, tokens)
     if not token.ok:
@@ -282,28 +161,36 @@ async def _entra(settings: Settings) -> list[Check]:
 async def _slack(settings: Settings) -> list[Check]:
     async with aiohttp.ClientSession() as session:
         client = build_web_client(settings, session)
-        return [*await check_slack(settings, client), await check_socket_mode(settings, client)]
+        return [
+            *await check_slack(settings, client),
+            await check_socket_mode(settings, client),
+            await check_unfurl_domains(settings, client),
+        ]
 
 
-async def _settings(settings: Settings) -> Check:
-    return check_settings(settings)
+async def _settings(settings: Settings, problems: Sequence[SettingProblem]) -> Check:
+    return check_settings(settings, problems)
 
 
-async def run_checks(settings: Settings) -> list[Check]:
+async def run_checks(settings: Settings, problems: Sequence[SettingProblem] = ()) -> list[Check]:
     """Every row in table order; Entra, Slack and the cache are checked at the same time."""
     groups = await asyncio.gather(
-        _guarded(["settings"], _settings(settings)),
+        _guarded(["settings"], _settings(settings, problems)),
         _guarded(["token", "incident API"], _entra(settings)),
-        _guarded(["slack", "slack scopes", "socket mode"], _slack(settings)),
+        _guarded(["slack", "slack scopes", "socket mode", "unfurl domains"], _slack(settings)),
         _guarded(["cache"], check_cache(settings)),
     )
-    secrets = _secrets(settings)
-    return [_scrub(check, secrets) for group in groups for check in group]
+    secrets = secrets_of(settings)
+    return [scrub(check, secrets) for group in groups for check in group]
 
 
-async def doctor_command(settings: Settings) -> int:
-    """Print the table on stdout; 0 when nothing failed, else 1."""
-    checks = await run_checks(settings)
+async def doctor_command(settings: Settings, problems: Sequence[SettingProblem] = ()) -> int:
+    """Print the table on stdout; 0 when nothing failed, else 1.
+
+    `problems`: the settings that were missing or malformed (their defaults are in `settings`);
+    every check that does not depend on them still runs.
+    """
+    checks = await run_checks(settings, problems)
     failed = [check.name for check in checks if not check.ok]
     summary = f"{len(failed)} of {len(checks)} checks failed: {', '.join(failed)}"
     sys.stdout.write(render_table(checks) + "\n\n" + (summary if failed else "all checks passed") + "\n")

@@ -26,6 +26,7 @@ from bot.once import Once
 from bot.people import People
 from bot.services import Services, open_services
 from bot.slackweb import build_web_client
+from bot.socket_mode import connect_socket_mode
 from bot.work import Work, build_work
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def build_web_app(app: AsyncApp | None, readiness: Readiness, metrics: Metrics) 
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
+        await readiness.refresh()
         return web.json_response(readiness.as_dict(), status=200 if readiness.ready else 503)
 
     async def metrics_page(_: web.Request) -> web.Response:
@@ -154,11 +156,7 @@ class Bot:
         await site.start()
         addresses = self._runner.addresses  # the bound port, when PORT=0 (tests)
         self.port = int(addresses[0][1]) if addresses else self.settings.port
-        if self.socket_mode:
-            assert self.settings.slack_app_token is not None
-            # Built inside the running loop: the aiohttp client starts a session and a task at once.
-            self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
-            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+        # Readiness first: while Slack is unreachable /readyz says why, whatever Socket Mode is doing.
         self._background.append(
             asyncio.create_task(
                 check_until_ready(
@@ -169,22 +167,37 @@ class Bot:
                 )
             )
         )
+        if self.settings.slack_app_token is not None:
+            app_token = self.settings.slack_app_token.get_secret_value()
+            # Built inside the running loop: the aiohttp client starts a session and a task at once.
+            self._socket = AsyncSocketModeHandler(self.app, app_token)
+            self.readiness.socket_mode = "connecting"
+            self.readiness.socket_up = self._socket.client.is_connected
+            self._background.append(
+                asyncio.create_task(
+                    connect_socket_mode(self._socket, self.slack, app_token, self._socket_state)
+                )
+            )
         logger.info(
-            "incident bot started: %s mode, port %s, intake %s",
+            "incident bot started: %s mode%s, port %s, intake %s",
             "socket" if self.socket_mode else "http",
+            " (connecting to Slack)" if self.socket_mode else "",
             self.port,
             self.intake.mode,
         )
 
+    def _socket_state(self, state: str) -> None:
+        self.readiness.socket_mode = state
+
     async def stop(self, deadline: float | None = None) -> None:
         """Stop taking work, finish what was taken within `deadline`, close connections."""
+        for task in self._background:
+            task.cancel()  # readiness checks and a Socket Mode connect still trying
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
         if self._runner is not None:
             await self._runner.cleanup()  # stops accepting; lets in-flight requests finish
         await self.intake.stop(self.settings.shutdown_seconds if deadline is None else deadline)
-        for task in self._background:
-            task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.slack_session.close()
 
@@ -211,9 +224,10 @@ async def run(settings: Settings) -> int:
         if starting.done():
             try:
                 starting.result()
-            except OSError as error:  # e.g. the port is taken
+            except OSError as error:  # e.g. the port is taken, or HOST is no address of this machine
                 await bot.stop(deadline=1)
-                raise StartError(f"could not start: {type(error).__name__}: {error}") from None
+                where = f"HOST={settings.host} PORT={settings.port}"
+                raise StartError(f"could not listen on {where}: {error.strerror or error}") from None
             # What start-up built lives as long as the process: keep it out of the cyclic garbage
             # collector's full passes, each of which otherwise stalls every ack for tens of ms.
             gc.freeze()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 import redis.asyncio as aioredis
 
-from bot.budget import ApiBudget, MemoryBudget, RedisBudget
+from bot.budget import ApiBudget, BudgetLimits, MemoryBudget, RedisBudget
 from bot.cache import SnapshotStore, build_cache
 from bot.config import Settings
 from bot.demo import DemoIncidentApi
@@ -78,7 +78,7 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
     if settings.incident_source == "demo":
         api = DemoIncidentApi()
     else:
-        limits = settings.incident_api_budget
+        limits = BudgetLimits(**settings.incident_api_budget)
         tenant = settings.azure_tenant_id or "default"
         budget = RedisBudget(redis, tenant=tenant, limits=limits) if redis else MemoryBudget(limits)
         tokens = build_token_provider(settings)

@@ -6,14 +6,14 @@ the incident API and the cache.
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import fcntl
 import json
 import os
+import shutil
 import socket
-import tempfile
-from collections.abc import AsyncIterator, Callable
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,19 +22,19 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from bot.config import Settings, load_settings
+from bot.config import Settings
+from bot.config_load import load_settings
 from bot.graph import build_http_client, build_token_provider
 from bot.graph.api import DEFENDER_PERMISSIONS, GRAPH_PERMISSIONS, DefenderIncidentApi, GraphIncidentApi
 from bot.graph.auth import TokenProvider
 from bot.graph.transport import ApiTransport, RetryPolicy
 from bot.services import Services, open_services
 from tests.fakes import FIXTURE_DIR, TENANT_ID, FakeEntra, FakeIncidentApi
+from tests.world import free_port
 
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 # Recognisable, so a test can prove it never leaks into a log line, an error or a repr.
 CLIENT_SECRET = "Zq8~SECRET-never-print-me-7f3a"
-REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
-_REDIS_LOCK_PATH = os.path.join(tempfile.gettempdir(), "incident-bot-tests-redis-db15.lock")
 
 # Settings reads its field names upper-cased (no prefix): the machine's values must not leak in.
 _ENV_PREFIXES = ("SLACK_", "AZURE_", "INCIDENT_", "GRAPH_", "DEFENDER_", "LOG_")
@@ -101,7 +101,34 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         yield built
 
 
-def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
+@pytest.fixture(scope="session")
+def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of this test session's own, on a free port: no Redis of the machine is touched.
+
+    Started once per session (about 20 ms); each test that uses it gets it emptied (`redis_url`).
+    """
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not on PATH: install Redis (e.g. apt-get install redis-server)")
+    directory = tmp_path_factory.mktemp("redis")
+    port = free_port()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
+         "--save", "", "--appendonly", "no", "--logfile", str(directory / "redis.log")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while not redis_answers(port=port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"redis-server did not start: see {directory / 'redis.log'}")
+            time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def redis_answers(port: int, host: str = "127.0.0.1") -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5) as sock:
             sock.sendall(b"PING\r\n")
@@ -111,32 +138,17 @@ def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
 
 
 @pytest_asyncio.fixture
-async def redis_url() -> AsyncIterator[str]:
-    """A scratch Redis database (15), emptied before and after the test.
-
-    Test sessions running at the same time on this machine take turns (a file lock), so one
-    session's FLUSHDB never lands in the middle of another's Redis test.
-    """
-    if not redis_answers():
-        pytest.skip("no Redis answers on 127.0.0.1:6379: start redis-server to run the Redis tests")
+async def redis_url(redis_server_url: str) -> AsyncIterator[str]:
+    """The session's private Redis, emptied before and after the test."""
     import redis.asyncio as aioredis
 
-    lock = await asyncio.to_thread(_lock_redis_db)
-    client = aioredis.Redis.from_url(REDIS_TEST_URL)
+    client = aioredis.Redis.from_url(redis_server_url)
     try:
-        await client.flushdb()
-        yield REDIS_TEST_URL
-        await client.flushdb()
+        await client.flushall()
+        yield redis_server_url
+        await client.flushall()
     finally:
         await client.aclose()
-        os.close(lock)  # closing the descriptor releases the lock
-
-
-def _lock_redis_db() -> int:
-    """Wait for, then hold, this machine's lock on the scratch Redis database."""
-    descriptor = os.open(_REDIS_LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o666)
-    fcntl.flock(descriptor, fcntl.LOCK_EX)
-    return descriptor
 
 
 @pytest.fixture

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from bot.config import Settings, load_settings
+from bot.budget import BudgetLimits
+from bot.config import Settings
+from bot.config_load import inspect_settings, load_settings
+from bot.config_values import BUDGET_KEYS
 from bot.errors import ConfigError
 
 TENANT = "b3c1b5fc-828c-45fa-a1e1-10d74f6d6e9c"
@@ -114,6 +118,18 @@ def test_scope_is_the_origin_of_the_api_root_with_default(
         ("INCIDENT_API", "splunk"),
         ("INCIDENT_CLOUD", "mars"),
         ("INCIDENT_API_RETRIES", "99"),
+        ("INCIDENT_API_BUDGET", "{bad"),
+        ("INCIDENT_API_BUDGET", '{"get_per_minut": 5}'),
+        ("INCIDENT_API_BUDGET", '{"get_per_minute": 0}'),
+        ("INCIDENT_API_BUDGET", "[60]"),
+        ("CACHE_URL", "redis://127.0.0.1/abc"),
+        ("CACHE_URL", "redis://127.0.0.1:abc/0"),
+        ("CACHE_URL", "redis:///0"),
+        ("SLACK_API_URL", "ftp://x"),
+        ("HOST", "999.1.1.1"),
+        ("HOST", "bad host"),
+        ("SLACK_BOT_TOKEN", "foo"),
+        ("SLACK_APP_TOKEN", "xoxb-not-an-app-token"),
     ],
 )
 def test_a_malformed_setting_raises_one_config_error_naming_its_variable(
@@ -141,7 +157,7 @@ def test_missing_azure_settings_raise_one_message_naming_each_variable() -> None
     with pytest.raises(ConfigError) as caught:
         load_settings()
     message = str(caught.value)
-    assert "\n" not in message
+    assert message.startswith("invalid settings (3):\n")
     for name in (
         "AZURE_TENANT_ID",
         "AZURE_CLIENT_ID",
@@ -195,3 +211,80 @@ def test_explicit_settings_and_no_env_file(tmp_path: Path, monkeypatch: pytest.M
     settings = Settings(_env_file=None, incident_source="demo")
     assert settings.azure_tenant_id is None and settings.incident_cache_ttl == 60
     assert load_settings(incident_source="demo").incident_cache_ttl == 60  # no .env read by default
+
+
+@pytest.mark.usefixtures("azure_env")
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("INCIDENT_API_BUDGET", "{bad", '{"get_per_minute": 60'),
+        ("INCIDENT_API_BUDGET", '{"get_per_minut": 5}', "'get_per_minut': the keys are get_per_minute,"),
+        ("CACHE_URL", "redis://127.0.0.1/abc", "redis://[:password@]host:6379/0"),
+        ("SLACK_API_URL", "ftp://x", "e.g. https://slack.com/api/"),
+        ("HOST", "999.1.1.1", "IP address of this machine (0.0.0.0, 127.0.0.1, ::)"),
+        ("SLACK_BOT_TOKEN", "foo", "xoxb-… (OAuth & Permissions → Bot User OAuth Token)"),
+    ],
+)
+def test_a_malformed_setting_says_what_is_expected_for_that_setting(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    message = config_error(monkeypatch, **{variable: value})
+    assert expected in message
+    assert "graph.microsoft.com" not in message  # the example is the setting's own
+    assert "Traceback" not in message and "SettingsError" not in message
+
+
+@pytest.mark.usefixtures("azure_env")
+def test_valid_forms_of_the_checked_settings_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "CACHE_URL": "rediss://:pw@redis.internal:6380/2",
+        "INCIDENT_API_BUDGET": '{"get_per_minute": 60, "list_per_hour": 600}',
+        "HOST": "::",
+        "SLACK_BOT_TOKEN": "xoxe.xoxb-1-abc",
+        "SLACK_APP_TOKEN": "xapp-1-A0-1-abc",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.incident_api_budget == {"get_per_minute": 60, "list_per_hour": 600}
+    assert settings.host == "::"
+    monkeypatch.setenv("HOST", "bot-1.internal")
+    assert load_settings().host == "bot-1.internal"
+
+
+def test_starting_the_bot_with_nothing_set_names_every_missing_setting_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(True)
+    message = str(caught.value)
+    lines = message.splitlines()
+    assert lines[0] == "invalid settings (5):"
+    assert [line.split(":")[0].strip(" -") for line in lines[1:]] == [
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN or SLACK_SIGNING_SECRET",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH",
+    ]
+
+
+def test_every_malformed_and_missing_setting_is_listed_in_one_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CACHE_URL", "redis://127.0.0.1/abc")
+    monkeypatch.setenv("HOST", "999.1.1.1")
+    monkeypatch.setenv("AZURE_CLIENT_ID", "my-app")
+    message = config_error(monkeypatch, SLACK_BOT_TOKEN="foo")
+    for variable in ("CACHE_URL:", "HOST:", "AZURE_CLIENT_ID:", "SLACK_BOT_TOKEN:", "AZURE_TENANT_ID:"):
+        assert variable in message
+    assert message.count("AZURE_CLIENT_ID") == 1  # malformed, so not also "missing"
+
+
+def test_inspect_settings_keeps_what_parsed_and_lists_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INCIDENT_CACHE_TTL", "30")
+    monkeypatch.setenv("CACHE_URL", "redis://127.0.0.1/abc")
+    settings, problems = inspect_settings(True)
+    assert settings.incident_cache_ttl == 30 and settings.cache_url == "memory://"
+    assert {problem.variable for problem in problems} >= {"CACHE_URL", "SLACK_BOT_TOKEN", "AZURE_TENANT_ID"}
+
+
+def test_budget_keys_are_the_fields_of_the_budget_limits() -> None:
+    assert tuple(field.name for field in dataclasses.fields(BudgetLimits)) == BUDGET_KEYS

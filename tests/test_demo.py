@@ -6,7 +6,7 @@ from importlib.resources import files
 
 import pytest
 
-from bot.config import load_settings
+from bot.config_load import load_settings
 from bot.demo import DEMO_AUTHOR, DemoIncidentApi
 from bot.errors import InvalidIncidentId, NotFound
 from bot.models import Incident, Status

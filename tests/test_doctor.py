@@ -8,12 +8,13 @@ import io
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
 
 from bot.config import Settings
+from bot.config_load import SettingProblem, inspect_settings
 from bot.doctor import Check, doctor_command, redact_url, render_table
 from tests.conftest import CLIENT_SECRET
 from tests.fakes import FakeIncidentApi, FakeSlackApi
@@ -54,9 +55,11 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def run_doctor(settings: Settings, capsys: pytest.CaptureFixture[str]) -> tuple[int, Rows, str]:
+async def run_doctor(
+    settings: Settings, capsys: pytest.CaptureFixture[str], problems: Sequence[SettingProblem] = ()
+) -> tuple[int, Rows, str]:
     """Exit code, the rows by name (read back from the printed table) and the whole output."""
-    code = await doctor_command(settings)
+    code = await doctor_command(settings, problems)
     out, err = capsys.readouterr()
     for secret in SECRETS:
         assert secret not in out and secret not in err
@@ -73,8 +76,12 @@ async def run_doctor(settings: Settings, capsys: pytest.CaptureFixture[str]) -> 
     return code, rows, out
 
 
-async def test_all_ok(doctor_settings: Callable[..., Settings], capsys: pytest.CaptureFixture[str]) -> None:
-    code, rows, out = await run_doctor(doctor_settings(), capsys)
+async def test_all_ok(
+    doctor_settings: Callable[..., Settings], slack: FakeSlackApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slack.manifests["A0BOT"] = {"features": {"unfurl_domains": ["security.microsoft.com"]}}
+    settings = doctor_settings(slack_config_token=slack.config_token, slack_app_id="A0BOT")
+    code, rows, out = await run_doctor(settings, capsys)
     assert code == 0, out
     assert list(rows) == [
         "settings",
@@ -83,8 +90,10 @@ async def test_all_ok(doctor_settings: Callable[..., Settings], capsys: pytest.C
         "slack",
         "slack scopes",
         "socket mode",
+        "unfurl domains",
         "cache",
     ]
+    assert slack.config_token not in out
     assert {result for result, _, _ in rows.values()} == {"OK"}, out
     assert "Socket Mode" in rows["settings"][1]
     assert "read incident" in rows["incident API"][1]
@@ -118,7 +127,8 @@ async def test_wrong_secret_names_aadsts7000215_and_skips_the_incident_read(
     assert incident_api.requests == []
     # the other checks still ran
     assert rows["slack"][0] == rows["cache"][0] == "OK"
-    assert "1 of 7 checks failed: token" in out
+    assert "1 of 8 checks failed: token" in out
+    assert rows["unfurl domains"][0] == "SKIP" and "manifest.yml" in rows["unfurl domains"][1]
     assert "Traceback" not in out
 
 
@@ -229,12 +239,15 @@ async def test_bad_app_token_fails_socket_mode(
 async def test_missing_slack_settings_fail_and_skip_slack(
     doctor_settings: Callable[..., Settings], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, rows, _ = await run_doctor(doctor_settings(slack_bot_token=None, slack_app_token=None), capsys)
+    settings = doctor_settings()
+    values = {"slack_bot_token": None, "slack_app_token": None}
+    built, problems = inspect_settings(True, **{**settings.model_dump(), **values})
+    code, rows, _ = await run_doctor(built, capsys, problems)
     assert code == 1
     result, detail, fix = rows["settings"]
     assert result == "FAIL"
-    assert "SLACK_BOT_TOKEN is not set" in detail and "OAuth & Permissions" in fix
-    assert "neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET" in detail and "Signing Secret" in fix
+    assert "2 missing or malformed: SLACK_BOT_TOKEN, SLACK_APP_TOKEN or SLACK_SIGNING_SECRET" in detail
+    assert "OAuth & Permissions" in fix and "Signing Secret" in fix
     assert rows["slack"][0] == rows["slack scopes"][0] == rows["socket mode"][0] == "SKIP"
     assert rows["token"][0] == rows["incident API"][0] == "OK"
 
@@ -279,15 +292,17 @@ async def test_everything_failing_prints_no_secret(
     incident_api: FakeIncidentApi,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    settings = doctor_settings(
-        slack_bot_token="xoxp-a-user-token-by-mistake",
-        slack_app_token="xapp-not-this-one",
-        slack_signing_secret=SIGNING_SECRET,
-        cache_url=f"redis://:{CLIENT_SECRET}@127.0.0.1:{closed_port()}/0",
-    )
-    code, rows, out = await run_doctor(settings, capsys)
+    values = doctor_settings().model_dump() | {
+        "slack_bot_token": "xoxp-a-user-token-by-mistake",
+        "slack_app_token": "xapp-not-this-one",
+        "slack_signing_secret": SIGNING_SECRET,
+        "cache_url": f"redis://:{CLIENT_SECRET}@127.0.0.1:{closed_port()}/0",
+    }
+    settings, problems = inspect_settings(True, **values)
+    code, rows, out = await run_doctor(settings, capsys, problems)
     assert code == 1
-    assert [rows[name][0] for name in ("settings", "slack", "socket mode", "cache")] == ["FAIL"] * 4
+    assert [rows[name][0] for name in ("settings", "socket mode", "cache")] == ["FAIL"] * 3
+    assert rows["slack"][0] == "SKIP" and "SLACK_BOT_TOKEN" in rows["settings"][1]
     assert "xoxp-a-user-token-by-mistake" not in out and "xapp-not-this-one" not in out
 
 

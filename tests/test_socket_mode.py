@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
 
@@ -14,6 +16,7 @@ from bot.config import Settings
 from bot.server import Bot
 from bot.services import open_services
 from tests.fakes import TENANT_ID, FakeIncidentApi, FakeSlackApi
+from tests.world import free_port
 
 APP_TOKEN = "xapp-test-token"
 BOT_TOKEN = "xoxb-test-token"
@@ -152,3 +155,79 @@ async def test_socket_mode_connects_and_answers_a_slash_command(
                 assert list(unfurl.args["unfurls"]) == [link]
             finally:
                 await bot.stop(deadline=5)
+
+
+async def _readyz(port: int) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as response:
+        body: dict[str, Any] = await response.json()
+        assert response.status == (200 if body["ready"] else 503)
+        return body
+
+
+async def test_slack_unreachable_the_bot_says_it_started_and_readyz_says_why(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    settings = make_settings(
+        slack_bot_token=BOT_TOKEN,
+        slack_app_token=APP_TOKEN,
+        slack_api_url=f"http://127.0.0.1:{free_port()}/api/",  # nothing listens there
+        host="127.0.0.1",
+        port=0,
+    )
+    async with open_services(settings) as services:
+        bot = Bot(settings, services)
+        await asyncio.wait_for(bot.start(), 2)  # start does not wait for Slack
+        try:
+            assert any("incident bot started" in r.getMessage() for r in caplog.records)
+            assert bot.port is not None
+            deadline = asyncio.get_running_loop().time() + 15
+            while len(_connect_failures(caplog)) < 2:
+                assert asyncio.get_running_loop().time() < deadline, caplog.text
+                await asyncio.sleep(0.1)
+            body = await _readyz(bot.port)
+            assert body["ready"] is False
+            assert body["slack"].startswith("failing: ClientConnectorError")
+            assert body["socket_mode"].startswith("failing: ClientConnectorError")
+        finally:
+            await bot.stop(deadline=2)
+    failures = _connect_failures(caplog)
+    assert all(r.exc_info is None and "next try in" in r.getMessage() for r in failures)
+    assert not [r for r in caplog.records if r.exc_info], "no traceback while Slack is unreachable"
+
+
+def _connect_failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if "could not connect to Slack" in r.getMessage()]
+
+
+async def test_a_refused_app_token_is_named_and_the_bot_connects_once_slack_accepts_it(
+    make_settings: Callable[..., Settings],
+    socket_server: FakeSocketModeServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with FakeSlackApi(bot_token=BOT_TOKEN, app_token=APP_TOKEN) as slack:
+        slack.socket_url = socket_server.url
+        slack.fail_next("apps.connections.open", error="invalid_auth", status=200, count=1)
+        settings = make_settings(
+            slack_bot_token=BOT_TOKEN,
+            slack_app_token=APP_TOKEN,
+            slack_api_url=slack.api_url,
+            host="127.0.0.1",
+            port=0,
+        )
+        async with open_services(settings) as services:
+            bot = Bot(settings, services)
+            await bot.start()
+            try:
+                await asyncio.wait_for(socket_server.connected.wait(), 10)
+                assert bot.port is not None
+                deadline = asyncio.get_running_loop().time() + 15
+                while not (await _readyz(bot.port))["ready"]:
+                    assert asyncio.get_running_loop().time() < deadline
+                    await asyncio.sleep(0.1)
+                assert (await _readyz(bot.port))["socket_mode"] == "connected"
+            finally:
+                await bot.stop(deadline=2)
+    [failure] = _connect_failures(caplog)
+    assert "Slack answered invalid_auth (SLACK_APP_TOKEN is not valid" in failure.getMessage()
+    assert APP_TOKEN not in caplog.text

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 
 import aiohttp
+import pytest
 
 from tests.fakes import TENANT_ID
-from tests.listeners.conftest import SlackWorld
-from tests.world import link_shared
+from tests.listeners.conftest import SlackWorld, WorldFactory
+from tests.world import BOT_TOKEN, SIGNING_SECRET, link_shared
 
 
 async def test_bad_signature_is_refused_and_nothing_is_fetched(world: SlackWorld) -> None:
@@ -65,3 +67,16 @@ async def test_a_burst_at_a_ready_replica_makes_no_auth_test_of_its_own(world: S
     assert {a.status for a in answers} == {200}
     await world.settle()
     assert len(world.slack.calls_to("auth.test")) == before
+
+
+async def test_a_correct_configuration_starts_without_a_warning(
+    start_world: WorldFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As deployed: the token is in the environment, where Bolt reads it too.
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    caplog.set_level(logging.INFO)
+    world = await start_world()
+    await asyncio.sleep(0.3)  # readiness checks answered
+    assert world.bot.readiness.ready
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
