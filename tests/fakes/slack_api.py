@@ -45,13 +45,20 @@ class _Fault:
 
 class FakeSlackApi:
     def __init__(
-        self, *, bot_token: str = "xoxb-test-token", app_token: str = "xapp-test-token", latency: float = 0.0
+        self,
+        *,
+        bot_token: str = "xoxb-test-token",
+        app_token: str = "xapp-test-token",
+        config_token: str = "xoxe.xoxp-test-config-token",
+        latency: float = 0.0,
     ) -> None:
         self.bot_token = bot_token
         self.app_token = app_token  # only apps.connections.open takes the app-level token
+        self.config_token = config_token  # only apps.manifest.* take an app configuration token
         self.latency = latency
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
+        self.manifests: dict[str, dict[str, Any]] = {}  # app id → what apps.manifest.export returns
         self.socket_url = "ws://127.0.0.1:9/link/?ticket=fake-ticket&app_id=A0BOT"
         self.calls: list[SlackCall] = []
         self._faults: list[_Fault] = []
@@ -71,6 +78,7 @@ class FakeSlackApi:
             "users.info": self._user_info,
             "usergroups.users.list": self._usergroup,
             "apps.connections.open": lambda a: {"ok": True, "url": self.socket_url},
+            "apps.manifest.export": self._manifest_export,
         }
 
     async def start(self) -> None:
@@ -172,6 +180,8 @@ class FakeSlackApi:
         if failure is not None:
             return failure
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        if method.startswith("apps.manifest."):
+            expected = self.config_token
         if not token:
             return web.json_response({"ok": False, "error": "not_authed"})
         if token != expected:
@@ -248,6 +258,17 @@ class FakeSlackApi:
             {"ok": True, "users": members}
             if members is not None
             else {"ok": False, "error": "no_such_subteam"}
+        )
+
+    def _manifest_export(self, args: dict[str, Any]) -> dict[str, Any]:
+        app_id = str(args.get("app_id", ""))
+        if not app_id.startswith("A"):
+            return {"ok": False, "error": "invalid_app_id"}
+        manifest = self.manifests.get(app_id)
+        return (
+            {"ok": True, "manifest": manifest}
+            if manifest is not None
+            else {"ok": False, "error": "app_not_found"}
         )
 
 
