@@ -1,6 +1,17 @@
 """Pure Block Kit builders for the bot's Slack surfaces: incident cards (messages, ephemeral
 answers, unfurls), modals and small messages. No I/O: models in, JSON-able dicts out."""
 
+from bot.blocks.bodies import (
+    SURFACES,
+    Surface,
+    block_kit_builder_url,
+    card_context_for,
+    ephemeral_card_body,
+    ephemeral_error_body,
+    message_card_body,
+    unfurl_body,
+    unfurl_error_body,
+)
 from bot.blocks.ids import ActionId, BlockId, CallbackId
 from bot.blocks.incident import (
     CardContext,
@@ -33,11 +44,14 @@ from bot.blocks.refs import IncidentRef, decode_more_value, encode_more_value, i
 from bot.blocks.text import escape_mrkdwn, mrkdwn_cut, slack_date, truncate
 
 __all__ = [
+    "SURFACES",
     "ActionId",
     "BlockId",
     "CallbackId",
     "CardContext",
     "IncidentRef",
+    "Surface",
+    "block_kit_builder_url",
     "build_assign_modal",
     "build_comment_modal",
     "build_error_blocks",
@@ -50,14 +64,18 @@ __all__ = [
     "build_tags_modal",
     "build_usage_blocks",
     "build_usage_text",
+    "card_context_for",
     "card_fallback_text",
     "decode_more_value",
     "determination_block_id",
     "encode_more_value",
+    "ephemeral_card_body",
+    "ephemeral_error_body",
     "escape_mrkdwn",
     "incident_url",
     "is_response_url",
     "is_safe_url",
+    "message_card_body",
     "modal_errors",
     "mrkdwn_cut",
     "parse_determination_value",
@@ -66,4 +84,6 @@ __all__ = [
     "resulting_tags",
     "slack_date",
     "truncate",
+    "unfurl_body",
+    "unfurl_error_body",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.blocks.bodies import card_context_for
 from bot.blocks.incident import CardContext
 from bot.intake import Job
 from bot.once import Once
@@ -63,13 +64,12 @@ class Work:
 
     def card_context(self, *, unfurl_url: str | None = None, shareable: bool = False) -> CardContext:
         """How cards are drawn in this deployment (portal, tenant, demo marking)."""
-        return CardContext(
-            portal_url=self.settings.portal_url,
-            tenant_id=self.settings.azure_tenant_id,
+        return card_context_for(
+            self.settings,
             sample_data=self.services.demo,
+            now=datetime.now(UTC),
             unfurl_url=unfurl_url,
             shareable=shareable,
-            now=datetime.now(UTC),
         )
 
 

@@ -8,8 +8,14 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks.incident import build_incident_card, card_fallback_text
-from bot.blocks.messages import build_error_blocks, build_notice_blocks
+from bot.blocks.bodies import (
+    ephemeral_card_body,
+    ephemeral_error_body,
+    message_card_body,
+    unfurl_body,
+    unfurl_error_body,
+)
+from bot.blocks.messages import build_notice_blocks
 from bot.errors import BotError
 from bot.explain import explain
 from bot.intake import Job
@@ -33,15 +39,9 @@ async def show_incident(work: Work, job: Job) -> None:
     try:
         snapshot = await work.incidents.get(incident_id)
     except BotError as error:
-        text = explain(error, incident_id, work.settings.azure_tenant_id)
-        body: dict[str, Any] = {
-            "response_type": "ephemeral",
-            "text": text,
-            "blocks": build_error_blocks(text),
-        }
+        body = ephemeral_error_body(explain(error, incident_id, work.settings.azure_tenant_id))
     else:
-        blocks = build_incident_card(snapshot, work.card_context(shareable=True))
-        body = {"response_type": "ephemeral", "text": card_fallback_text(snapshot), "blocks": blocks}
+        body = ephemeral_card_body(snapshot, work.card_context(shareable=True))
     await work.respond(payload["response_url"], body)
 
 
@@ -51,18 +51,9 @@ async def share_incident(work: Work, job: Job) -> None:
     if not await work.once.begin(f"share:{payload['action_key']}", job.id):
         return
     snapshot = await work.incidents.get(payload["incident_id"])
-    blocks = build_incident_card(snapshot, work.card_context())
-    shared_by = {
-        "type": "context",
-        "elements": [{"type": "mrkdwn", "text": f"Shared by <@{payload['user_id']}>"}],
-    }
+    body = message_card_body(snapshot, work.card_context(), shared_by=payload["user_id"])
     try:
-        await work.slack.chat_postMessage(
-            channel=payload["channel_id"],
-            text=card_fallback_text(snapshot),
-            blocks=[shared_by, *blocks][:50],
-            unfurl_links=False,
-        )
+        await work.slack.chat_postMessage(channel=payload["channel_id"], **body)
     except SlackApiError as error:
         if error.response.get("error") not in ("not_in_channel", "channel_not_found"):
             raise
@@ -127,12 +118,10 @@ async def unfurl_links(work: Work, job: Job) -> None:
     for link in links:
         result = fetched[link.incident_id]
         if isinstance(result, IncidentSnapshot):
-            unfurls[link.url] = {
-                "blocks": build_incident_card(result, work.card_context(unfurl_url=link.url))
-            }
+            unfurls[link.url] = unfurl_body(result, work.card_context(unfurl_url=link.url))
         elif isinstance(result, BotError):
             text = explain(result, link.incident_id, work.settings.azure_tenant_id)
-            unfurls[link.url] = {"blocks": build_error_blocks(text)}
+            unfurls[link.url] = unfurl_error_body(text)
         else:
             raise result
     target: dict[str, Any] = (
