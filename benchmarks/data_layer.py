@@ -27,8 +27,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bot.config import Settings
-from bot.config_load import load_settings
+from bot.config.load import load_settings
+from bot.config.settings import Settings
 from bot.services import open_services
 from tests.fakes import FIXTURE_DIR, TENANT_ID, FakeEntra, FakeIncidentApi
 

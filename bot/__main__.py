@@ -9,7 +9,7 @@ from typing import Any
 
 from bot import __version__
 from bot.blocks.bodies import SURFACES
-from bot.config_load import inspect_settings, load_settings
+from bot.config.load import inspect_settings, load_settings
 from bot.errors import ConfigError
 from bot.logs import configure_logging
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides: dict[str, Any] = {"incident_source": "demo"} if args.demo else {}
     if args.command == "doctor":
         # doctor shows its whole table for an incomplete configuration, marking what is missing
-        from bot.doctor import doctor_command
+        from bot.ops.doctor import doctor_command
 
         settings, problems = inspect_settings(True, **overrides)
         configure_logging(settings.log_level, settings.log_format)
@@ -71,11 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "get":
-        from bot.cli import get_command
+        from bot.ops.cli import get_command
 
         return asyncio.run(get_command(settings, args.incident))
     if args.command == "card":
-        from bot.cli import card_command
+        from bot.ops.cli import card_command
 
         return asyncio.run(card_command(settings, args.incident, args.surface, args.preview_url))
     from bot.server import run

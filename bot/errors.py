@@ -2,6 +2,7 @@
 
 BotError
 ├── ConfigError            a setting is missing or malformed (start-up stops)
+│   └── DependencyChanged  an installed dependency lacks what the bot relies on (start-up stops)
 ├── InvalidIncidentId      the text given is not an incident id; nothing was sent
 ├── SavedButNotReread      a write succeeded, the read after it failed (carries that error)
 ├── AuthError              Entra refused the app (AADSTS code and reason), or the API refused its token
@@ -23,6 +24,10 @@ class BotError(Exception):
 
 class ConfigError(BotError):
     """A setting is missing or malformed; the message names the variable."""
+
+
+class DependencyChanged(ConfigError):
+    """The installed version of a dependency no longer has what the bot relies on; names both."""
 
 
 class InvalidIncidentId(BotError, ValueError):

@@ -8,10 +8,18 @@ from dataclasses import dataclass
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.shared_cache import Cache
-from bot.singleflight import SingleFlight
+from bot.state.shared_cache import Cache
+from bot.state.singleflight import SingleFlight
 
 logger = logging.getLogger(__name__)
+
+NOT_CONFIGURED = (
+    "Changing incidents from Slack is not enabled in this workspace yet: an admin must set "
+    "INCIDENT_WRITERS to the Slack user (U…) or user-group (S…) ids allowed to do it."
+)
+NOT_ALLOWED = (
+    "You are not allowed to change incidents from Slack. Ask an admin to add you to INCIDENT_WRITERS."
+)
 
 PROFILE_TTL = 3600
 GROUP_TTL = 300
@@ -50,6 +58,10 @@ class People:
     @property
     def writers_configured(self) -> bool:
         return self._everyone_writes or bool(self._writer_users or self._writer_groups)
+
+    def refusal_text(self) -> str:
+        """Why a person may not write, and what an admin would set."""
+        return NOT_ALLOWED if self.writers_configured else NOT_CONFIGURED
 
     async def person(self, user_id: str) -> Person:
         """Name and e-mail from users.info (needs users:read and users:read.email)."""

@@ -14,20 +14,21 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
-from bot.app import create_app, share_auth_test
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.errors import ConfigError
-from bot.health import Readiness, check_until_ready
-from bot.intake import AckFirst, Intake, MemoryIntake
-from bot.intake_redis import RedisStreamIntake, StreamSettings
 from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.metrics import Metrics
-from bot.once import Once
 from bot.people import People
 from bot.services import Services, open_services
+from bot.slack.app import create_app
+from bot.slack.auth import BotAuthorization
+from bot.slack.health import Readiness, check_until_ready
+from bot.slack.socket_mode import connect_socket_mode
 from bot.slackweb import build_web_client
-from bot.socket_mode import connect_socket_mode
-from bot.work import Work, build_work
+from bot.state.intake import AckFirst, Intake, MemoryIntake
+from bot.state.intake_redis import RedisStreamIntake, StreamSettings
+from bot.state.once import Once
+from bot.work import Work, handle, on_dead
 
 logger = logging.getLogger(__name__)
 
@@ -87,15 +88,15 @@ def build_intake(settings: Settings, services: Services, work: Work, ack_first: 
         )
         return RedisStreamIntake(
             services.redis,
-            work.handle,
-            on_dead=work.on_dead,
+            lambda delivery: handle(work, delivery),
+            on_dead=lambda delivery: on_dead(work, delivery),
             settings=stream,
             on_outcome=count,
             ack_first=ack_first,
         )
     return MemoryIntake(
-        work.handle,
-        on_dead=work.on_dead,
+        lambda delivery: handle(work, delivery),
+        on_dead=lambda delivery: on_dead(work, delivery),
         concurrency=settings.intake_concurrency,
         max_attempts=settings.intake_max_attempts,
         on_outcome=count,
@@ -116,7 +117,7 @@ class Bot:
         self.people = People(
             self.slack, services.cache, writers=settings.incident_writers, everyone_writes=services.demo
         )
-        self.work = build_work(services, self.slack, self.once, self.people)
+        self.work = Work(settings, services.incidents, self.slack, self.once, self.people, demo=services.demo)
         self.ack_first = AckFirst()
         self.intake: Intake = intake or build_intake(settings, services, self.work, self.ack_first)
         self.readiness = Readiness(
@@ -134,7 +135,10 @@ class Bot:
             "incidents": services.incidents,
             "people": self.people,
         }
-        self.app = create_app(settings, self.slack, deps, services.metrics, self.ack_first)
+        self.authorization = BotAuthorization(self.slack)
+        self.app = create_app(
+            settings, self.slack, deps, services.metrics, self.authorization, self.ack_first
+        )
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._background: list[asyncio.Task[None]] = []
@@ -163,7 +167,7 @@ class Bot:
                     self.readiness,
                     self.slack,
                     self.services.incidents,
-                    on_auth_test=lambda answer: share_auth_test(self.app, answer),
+                    on_auth_test=self.authorization.remember,
                 )
             )
         )

@@ -9,16 +9,18 @@ from dataclasses import dataclass
 import httpx
 import redis.asyncio as aioredis
 
-from bot.budget import ApiBudget, BudgetLimits, MemoryBudget, RedisBudget
-from bot.cache import SnapshotStore, build_cache
-from bot.config import Settings
-from bot.demo import DemoIncidentApi
-from bot.flight import FlightLock, LocalFlightLock, RedisFlightLock
+from bot.config.settings import Settings
+from bot.errors import DependencyChanged
 from bot.graph import IncidentApi, TokenProvider, build_http_client, build_incident_api, build_token_provider
-from bot.incidents import IncidentService
+from bot.graph.demo import DemoIncidentApi
+from bot.incidents.service import IncidentService
 from bot.metrics import Metrics
-from bot.redis_pipeline import AutoPipelineRedis
-from bot.shared_cache import Cache, FallbackCache
+from bot.state.budget import ApiBudget, BudgetLimits, MemoryBudget
+from bot.state.budget_redis import RedisBudget
+from bot.state.cache import SnapshotStore, build_cache
+from bot.state.flight import FlightLock, LocalFlightLock, RedisFlightLock
+from bot.state.redis_pipeline import AutoPipelineRedis
+from bot.state.shared_cache import Cache, FallbackCache
 
 # How long a cached incident may still be shown (marked stale) while the API is unavailable.
 STALE_KEEP_SECONDS = 24 * 3600
@@ -47,7 +49,7 @@ class Services:
         return isinstance(self.cache, FallbackCache) and self.cache.degraded
 
 
-def build_redis(url: str) -> aioredis.Redis | None:
+def build_redis(url: str) -> AutoPipelineRedis | None:
     """A redis-py client for the streams, locks and budget, beside aiocache's own pool."""
     if not url.startswith(("redis://", "rediss://")):
         return None
@@ -60,7 +62,8 @@ def build_redis(url: str) -> aioredis.Redis | None:
         health_check_interval=15,
     )
     # from_pool: closing the client closes the pool
-    client: aioredis.Redis = AutoPipelineRedis.from_pool(pool)
+    client = AutoPipelineRedis.from_pool(pool)
+    assert isinstance(client, AutoPipelineRedis)  # from_pool is a classmethod: it builds this class
     return client
 
 
@@ -70,6 +73,13 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
     metrics = metrics or Metrics()
     cache = build_cache(settings.cache_url, retry_every=settings.redis_retry_seconds)
     redis = build_redis(settings.cache_url)
+    if redis is not None:
+        try:
+            await redis.self_check()
+        except DependencyChanged:
+            await redis.aclose()
+            await cache.close()
+            raise
     tokens: TokenProvider | None = None
     http: httpx.AsyncClient | None = None
     budget: ApiBudget | None = None

@@ -14,7 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.config import Settings
+from bot.config.settings import Settings
 
 
 def retry_handlers() -> list[AsyncRetryHandler]:

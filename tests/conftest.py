@@ -22,8 +22,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from bot.config import Settings
-from bot.config_load import load_settings
+from bot.config.load import load_settings
+from bot.config.settings import Settings
 from bot.graph import build_http_client, build_token_provider
 from bot.graph.api import DEFENDER_PERMISSIONS, GRAPH_PERMISSIONS, DefenderIncidentApi, GraphIncidentApi
 from bot.graph.auth import TokenProvider

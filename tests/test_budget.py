@@ -12,16 +12,16 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from bot.budget import (
+from bot.state.budget import (
     DEFAULT_LIMITS,
     KINDS,
     ApiBudget,
     BudgetLimits,
     MemoryBudget,
     OperationKind,
-    RedisBudget,
     plan_take,
 )
+from bot.state.budget_redis import RedisBudget
 
 ABS = 1e-6  # waits are computed on doubles; they agree with the exact value to far better than this
 

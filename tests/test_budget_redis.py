@@ -19,8 +19,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bot.budget import KINDS, BudgetLimits, MemoryBudget, OperationKind
-from bot.budget_redis import RedisBudget
+from bot.state.budget import KINDS, BudgetLimits, MemoryBudget, OperationKind
+from bot.state.budget_redis import RedisBudget
 from tests.test_budget import ABS, FakeClock, take_many, take_until_refused
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -238,7 +238,7 @@ async def test_without_redis_a_replica_counts_its_own_budget(
     client = Redis(host="127.0.0.1", port=closed_port(), retry=Retry(NoBackoff(), 0))
     budget = RedisBudget(client, tenant=TENANT, clock=clock)
     try:
-        with caplog.at_level(logging.WARNING, logger="bot.budget_redis"):
+        with caplog.at_level(logging.WARNING, logger="bot.state.budget_redis"):
             assert await take_until_refused(budget, "get") == (100, 0.6)
             await budget.pause(30)
             assert await budget.take("list") == pytest.approx(30.0, abs=ABS)
@@ -246,7 +246,7 @@ async def test_without_redis_a_replica_counts_its_own_budget(
     finally:
         await client.aclose()
 
-    warnings = [r for r in caplog.records if r.name == "bot.budget_redis"]
+    warnings = [r for r in caplog.records if r.name == "bot.state.budget_redis"]
     assert len(warnings) == 1
     assert "Redis unreachable (ConnectionError)" in warnings[0].getMessage()
 
@@ -267,7 +267,7 @@ async def test_redis_is_tried_again_and_shared_once_it_is_back(
         return await script(**kwargs)
 
     monkeypatch.setattr(budget, "_take_script", down_once)
-    with caplog.at_level(logging.INFO, logger="bot.budget_redis"):
+    with caplog.at_level(logging.INFO, logger="bot.state.budget_redis"):
         assert await budget.take("get") == 0.0  # counted locally
         assert await budget.take("get") == 0.0  # Redis is not tried while resting
         assert calls == 1
@@ -275,7 +275,7 @@ async def test_redis_is_tried_again_and_shared_once_it_is_back(
         await take_many(budget, "get", 30)  # Redis again: shared
     assert calls == 31
     assert (await other.remaining())["get/minute"] == pytest.approx(70.0)
-    messages = [r.getMessage() for r in caplog.records if r.name == "bot.budget_redis"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "bot.state.budget_redis"]
     assert len(messages) == 2
     assert "unreachable" in messages[0]
     assert "back" in messages[1]

@@ -15,12 +15,12 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 from aiocache import RedisCache, SimpleMemoryCache
 
-from bot.cache import NAMESPACE, SnapshotStore, build_cache
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.errors import Unavailable
-from bot.incidents import IncidentService
+from bot.incidents.service import IncidentService
 from bot.models import Incident, IncidentSnapshot
 from bot.services import STALE_KEEP_SECONDS, open_services
+from bot.state.cache import NAMESPACE, SnapshotStore, build_cache
 from tests.conftest import ApiStack, Clock
 from tests.fakes import FakeIncidentApi
 
@@ -204,7 +204,7 @@ async def test_a_near_read_reuses_a_copy_read_within_the_second(
 ) -> None:
     """Two replicas: the reader's near reads skip Redis for NEAR_SECONDS, then see the writer's copy;
     plain reads (the service's re-reads around a fetch) always ask Redis."""
-    monkeypatch.setattr("bot.cache.NEAR_SECONDS", 0.2)
+    monkeypatch.setattr("bot.state.cache.NEAR_SECONDS", 0.2)
     caches = [build_cache(redis_url), build_cache(redis_url)]
     writer, reader = (SnapshotStore(c, keep_seconds=STALE_KEEP_SECONDS) for c in caches)
     try:

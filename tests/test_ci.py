@@ -6,7 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from bot.config import Settings
+from bot.config.settings import Settings
 
 ROOT = Path(__file__).parent.parent
 CI = (ROOT / ".ci" / "run").read_text()

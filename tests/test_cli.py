@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import Block
 import bot
 from bot.blocks.bodies import ephemeral_card_body
 from bot.blocks.incident import CardContext, incident_url
-from bot.demo import DemoIncidentApi
+from bot.graph.demo import DemoIncidentApi
 from bot.models import IncidentSnapshot
 from tests.fakes import TENANT_ID, FakeEntra, FakeIncidentApi
 
@@ -164,7 +164,7 @@ async def test_missing_settings_are_all_named(tmp_path: Path) -> None:
     run = await run_cli("get", ID, env=base_env(), cwd=tmp_path)
     assert run.code == 2 and run.stdout == ""
     run.assert_clean()
-    # one ConfigError message, however bot.config_load lays several problems out
+    # one ConfigError message, however bot.config.load lays several problems out
     assert run.stderr.startswith("incident-bot: ")
     for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"):
         assert name in run.stderr

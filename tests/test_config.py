@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.budget import BudgetLimits
-from bot.config import Settings
-from bot.config_load import inspect_settings, load_settings
-from bot.config_values import BUDGET_KEYS
+from bot.config.load import inspect_settings, load_settings
+from bot.config.settings import Settings
+from bot.config.values import BUDGET_KEYS
 from bot.errors import ConfigError
+from bot.state.budget import BudgetLimits
 
 TENANT = "b3c1b5fc-828c-45fa-a1e1-10d74f6d6e9c"
 CLIENT = "11111111-2222-3333-4444-555555555555"

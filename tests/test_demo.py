@@ -6,9 +6,9 @@ from importlib.resources import files
 
 import pytest
 
-from bot.config_load import load_settings
-from bot.demo import DEMO_AUTHOR, DemoIncidentApi
+from bot.config.load import load_settings
 from bot.errors import InvalidIncidentId, NotFound
+from bot.graph.demo import DEMO_AUTHOR, DemoIncidentApi
 from bot.models import Incident, Status
 from bot.services import open_services
 
@@ -33,13 +33,14 @@ async def test_list_honours_top() -> None:
 
 
 async def test_comments_and_updates_stay_in_memory() -> None:
-    sample_file = files("bot").joinpath("demo_data/incidents.json")
+    sample_file = files("bot.graph").joinpath("demo_data/incidents.json")
     before = sample_file.read_bytes()
     api = DemoIncidentApi()
-    commented = await api.add_comment("2972395", "Seen in the demo")
-    updated = await api.update_incident(
-        "2972395", {"status": Status.RESOLVED, "assignedTo": "me@contoso.com"}
-    )
+    commented = (await api.add_comment("2972395", "Seen in the demo")).incident
+    updated = (
+        await api.update_incident("2972395", {"status": Status.RESOLVED, "assignedTo": "me@contoso.com"})
+    ).incident
+    assert commented is not None and updated is not None
     assert commented.comments[-1].comment == "Seen in the demo"
     assert commented.comments[-1].created_by_display_name == DEMO_AUTHOR
     assert updated.status is Status.RESOLVED and updated.assigned_to == "me@contoso.com"
@@ -67,6 +68,6 @@ async def test_demo_services_follow_merges_without_azure() -> None:
         snapshot = await services.incidents.get(merged.id)
         assert snapshot.merged_from == (merged.id,)
         assert snapshot.incident.id == merged.redirect_incident_id
-        after = await services.incidents.add_comment("2972395", "via the service")
+        after = (await services.incidents.add_comment("2972395", "via the service")).snapshot
         assert after.incident.comments[-1].comment == "via the service"
         assert (await services.incidents.get("2972395")).incident.comments[-1].comment == "via the service"

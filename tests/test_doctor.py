@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from bot.config import Settings
-from bot.config_load import SettingProblem, inspect_settings
-from bot.doctor import Check, doctor_command, redact_url, render_table
+from bot.config.load import SettingProblem, inspect_settings
+from bot.config.settings import Settings
+from bot.ops.doctor import Check, doctor_command, redact_url, render_table
 from tests.conftest import CLIENT_SECRET
 from tests.fakes import FakeIncidentApi, FakeSlackApi
 

@@ -4,15 +4,18 @@ writes that refresh the cache, and stale copies while the API throttles or is do
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from bot.cache import SnapshotStore, build_cache
 from bot.errors import ApiError, InvalidIncidentId, NotFound, Throttled, Unavailable
-from bot.incidents import IncidentService
+from bot.graph.api import GRAPH_PERMISSIONS, GraphIncidentApi
+from bot.graph.transport import ApiTransport, MustWait, RetryPolicy
+from bot.incidents.service import IncidentService
 from bot.services import STALE_KEEP_SECONDS, Services
+from bot.state.budget import MemoryBudget
+from bot.state.cache import SnapshotStore, build_cache
 from tests.conftest import ApiStack, Clock, copy_of
 from tests.fakes import FakeIncidentApi
 
@@ -39,6 +42,23 @@ class World:
 @pytest.fixture
 def world(make_stack: MakeStack, incident_api: FakeIncidentApi) -> World:
     return World(make_stack(incident_api_retries=2), incident_api)
+
+
+def with_budget(world: World) -> World:
+    """The world's service over a transport that shares a budget: a 429 pauses it, gets raise MustWait."""
+    settings = world.stack.settings
+    policy = RetryPolicy(retries=settings.incident_api_retries, deadline=settings.incident_api_deadline)
+    transport = ApiTransport(
+        world.stack.http, permissions=GRAPH_PERMISSIONS, policy=policy, budget=MemoryBudget()
+    )
+    api = GraphIncidentApi(transport, settings.graph_url)
+    world.service = IncidentService(api, world.store, ttl=TTL, now=world.clock)
+    return world
+
+
+@pytest.fixture
+def budgeted(world: World) -> World:
+    return with_budget(world)
 
 
 @pytest.fixture
@@ -84,7 +104,7 @@ async def test_fresh_skips_the_cache(world: World) -> None:
 
 async def test_update_replaces_the_cached_copy_and_keeps_its_alerts(world: World) -> None:
     await world.service.get(ID)
-    updated = await world.service.update(ID, {"assignedTo": "megan@contoso.com"})
+    updated = (await world.service.update(ID, {"assignedTo": "megan@contoso.com"})).snapshot
     assert updated.incident.assigned_to == "megan@contoso.com"
     assert len(updated.incident.alerts) == 3  # the PATCH answer has none: the cached ones are kept
     again = await world.service.get(ID)
@@ -94,7 +114,7 @@ async def test_update_replaces_the_cached_copy_and_keeps_its_alerts(world: World
 
 async def test_a_graph_comment_is_one_post_and_one_get_then_cached(world: World) -> None:
     await world.service.get(ID)
-    after = await world.service.add_comment(ID, "Isolated WKSTN-0042")
+    after = (await world.service.add_comment(ID, "Isolated WKSTN-0042")).snapshot
     assert after.incident.comments[-1].comment == "Isolated WKSTN-0042"
     again = await world.service.get(ID)
     assert again.incident.comments[-1].comment == "Isolated WKSTN-0042"
@@ -106,7 +126,7 @@ async def test_a_defender_comment_needs_no_extra_read(
 ) -> None:
     world = World(make_stack(incident_api="defender"), incident_api)
     await world.service.get(ID)
-    after = await world.service.add_comment(ID, "Isolated WKSTN-0042")
+    after = (await world.service.add_comment(ID, "Isolated WKSTN-0042")).snapshot
     assert after.incident.comments[-1].comment == "Isolated WKSTN-0042" and len(after.incident.alerts) == 3
     assert (await world.service.get(ID)).incident.comments[-1].comment == "Isolated WKSTN-0042"
     assert (incident_api.count("PATCH"), incident_api.count("GET")) == (1, 1)
@@ -153,6 +173,64 @@ async def test_a_cached_copy_is_served_stale_while_the_api_fails(
     assert world.gets() == 1 + 3  # the first fetch, then one try and two retries
     recovered = await world.service.get(ID)
     assert not recovered.stale and recovered.age_seconds(world.clock()) == 0.0
+
+
+async def test_a_429_with_a_copy_on_hand_answers_stale_at_once_and_refreshes_when_the_api_allows(
+    budgeted: World,
+) -> None:
+    world = budgeted
+    fetched = await world.service.get(ID)
+    world.clock.advance(TTL + 30)
+    world.fake.fail_next(429, count=None, retry_after=0.5)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    snapshot = await world.service.get(ID)
+    assert snapshot.stale and snapshot.incident == fetched.incident
+    assert loop.time() - started < 0.4  # the Retry-After (0.5 s) was not waited out
+    assert world.gets() == 2  # the first fetch and the one 429, not retried
+    assert (await world.service.get(ID)).stale and world.gets() == 2  # during the pause: no request
+    world.fake.stop_failing()
+    await asyncio.sleep(0.75)  # the refresh scheduled for the end of the pause
+    assert world.gets() == 3
+    refreshed = await world.service.get(ID)
+    assert not refreshed.stale and refreshed.fetched_at == world.clock() and world.gets() == 3
+    assert (world.service.stats["stale"], world.service.stats["refresh"]) == (2, 1)
+
+
+async def test_a_429_with_nothing_cached_is_waited_out_and_every_caller_told_first(budgeted: World) -> None:
+    world = budgeted
+    world.fake.fail_next(429, count=1, retry_after=0.5)
+    told: list[tuple[str, float]] = []
+
+    def teller(name: str) -> Callable[[float], Awaitable[None]]:
+        async def tell(seconds: float) -> None:
+            told.append((name, seconds))
+
+        return tell
+
+    first, joined = await asyncio.gather(
+        world.service.get(ID, on_wait=teller("first")), world.service.get(ID, on_wait=teller("joined"))
+    )
+    assert first is joined and not first.stale
+    assert sorted(name for name, _ in told) == ["first", "joined"]
+    assert all(0.3 < seconds <= 0.5 for _, seconds in told), told
+    sent, again = [r.time for r in world.fake.requests if r.method == "GET"]
+    assert again - sent >= 0.5
+
+
+async def test_a_wait_past_the_deadline_is_not_waited_and_says_how_long(
+    make_stack: MakeStack, incident_api: FakeIncidentApi
+) -> None:
+    world = with_budget(World(make_stack(incident_api_deadline=0.5), incident_api))
+    incident_api.fail_next(429, count=1, retry_after=1)
+    told: list[float] = []
+
+    async def tell(seconds: float) -> None:
+        told.append(seconds)
+
+    with pytest.raises(MustWait) as caught:
+        await world.service.get(ID, on_wait=tell)
+    assert caught.value.retry_after == 1.0 and told == [] and world.gets() == 1
 
 
 @pytest.mark.parametrize(("status", "error_type"), [(429, Throttled), (503, Unavailable)])

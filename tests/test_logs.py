@@ -93,9 +93,12 @@ def traffic_for(slack: FakeSlackApi) -> Callable[[SlackSender], Awaitable[None]]
     async def traffic(sender: SlackSender) -> None:
         assert (await sender.command("31337", slack.response_url("missing"))).status == 200
         await slack.wait_for("response_url:missing")
-        # the listener itself reads the incident to open the modal; 31337 does not exist
-        button = click_payload(slack, ActionId.COMMENT, "31337")
-        assert (await sender.interact(button)).status == 500
+        # a button whose value is not one the bot made: the listener fails, the person is told
+        button = click_payload(slack, ActionId.REFRESH, "2972395")
+        button["actions"][0]["value"] = "not-a-reference"
+        button["response_url"] = slack.response_url("broken")
+        assert (await sender.interact(button)).status == 200
+        await slack.wait_for("response_url:broken")
         assert (await sender.interact(click_payload(slack, ActionId.ASSIGN_ME, "2972395"))).status == 200
         await slack.wait_for("chat.update")
         other = f"{PORTAL}/incidents/2972395?tid={OTHER_TENANT}"
@@ -139,28 +142,27 @@ async def test_json_logs_are_one_object_per_line(json_lines: list[str]) -> None:
 
 async def test_every_line_of_a_job_carries_the_jobs_correlation_id(json_lines: list[str]) -> None:
     entries = parsed(json_lines)
-    # 31337 is read twice: by the /incident job, and by the Comment… listener opening its modal
-    job_404, listener_404 = the(entries, "-> 404")
+    [not_found] = the(entries, "-> 404")  # 31337, read by the /incident job
     [failed] = the(entries, "listener failed on block_actions")
-    assert listener_404["correlation_id"] == failed["correlation_id"]  # one id per Slack request
-    not_found = job_404
     [audit] = [e for e in entries if e.get("audit")]
     [other_tenant] = the(entries, "link is for another tenant")
     ids = [e["correlation_id"] for e in (not_found, audit, other_tenant)]
     assert all(isinstance(i, str) and len(i) >= 12 for i in ids)
     assert len(set(ids)) == 3  # three jobs, three ids
-    assert listener_404["correlation_id"] not in ids
+    assert failed["correlation_id"] not in ids  # the failed request has an id of its own
     assert audit["action"] == "assign_me" and audit["result"] == "ok" and audit["slack_user"] == WRITER
     started = the(entries, "incident bot started")
     assert started and "correlation_id" not in started[0]  # outside any request or job
 
 
-async def test_the_lines_of_a_slack_request_share_its_correlation_id(json_lines: list[str]) -> None:
-    entries = parsed(json_lines)
-    [in_listener] = [e for e in the(entries, "-> 404") if "31337" in e["message"]][1:]  # the modal's read
-    [failed] = the(entries, "listener failed on block_actions")
-    assert in_listener.get("correlation_id") is not None
-    assert failed["correlation_id"] == in_listener["correlation_id"]
+async def test_a_failed_request_tells_the_person_the_reference_of_its_log_line(
+    json_lines: list[str], fake_slack: FakeSlackApi
+) -> None:
+    [failed] = the(parsed(json_lines), "listener failed on block_actions")
+    [told] = fake_slack.calls_to("response_url:broken")
+    assert told.args["response_type"] == "ephemeral" and told.args["replace_original"] is False
+    assert f"`{failed['correlation_id']}`" in told.args["text"]
+    assert "not-a-reference" not in json.dumps(failed)  # the log names the kind, not the payload
 
 
 async def test_no_line_holds_a_token_or_a_secret(json_lines: list[str], entra: FakeEntra) -> None:

@@ -27,9 +27,9 @@ import jsonschema
 import pytest
 import yaml
 
-from bot.clouds import CLOUDS
-from bot.listeners.commands import COMMAND
-from bot.unfurl_domains import manifest_path_for
+from bot.config.clouds import CLOUDS
+from bot.ops.unfurl_domains import manifest_path_for
+from bot.slack.listeners.commands import COMMAND
 
 ROOT = Path(__file__).parent.parent
 FULL_SCHEMA = ROOT.parent / "shared" / "reference" / "slack" / "manifest.schema.1.0.0.json"
@@ -264,9 +264,9 @@ def test_manifests_directory_holds_only_cloud_manifests() -> None:
 
 
 def registrations() -> dict[str, set[str]]:
-    """The first argument of every app.command/event/action/view call in bot/listeners."""
+    """The first argument of every app.command/event/action/view call in bot/slack/listeners."""
     found: dict[str, set[str]] = {"command": set(), "event": set(), "action": set(), "view": set()}
-    for path in (ROOT / "bot" / "listeners").glob("*.py"):
+    for path in (ROOT / "bot" / "slack" / "listeners").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if (
                 isinstance(node, ast.Call)

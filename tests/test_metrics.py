@@ -124,7 +124,7 @@ async def test_metrics_name_every_family_with_its_labels(busy: SlackWorld) -> No
 
     assert value(samples, "incident_bot_token_requests_total") == 1
     assert value(samples, "incident_bot_redis_degraded") == 0
-    assert value(samples, "incident_bot_jobs_total", kind="command", outcome="done") == 4
+    assert value(samples, "incident_bot_jobs_total", kind="show", outcome="done") == 4
     assert value(samples, "incident_bot_jobs_total", kind="unfurl", outcome="done") == 1
 
 
@@ -153,9 +153,11 @@ async def test_the_redis_degraded_gauge_follows_redis(
 
 async def test_a_failed_request_is_counted_as_an_error(start_ready: WorldFactory) -> None:
     world = await start_ready()
-    # a writer clicks Comment… on an incident that does not exist: the listener raises
-    answer = await world.interact(click(world, "message", ActionId.COMMENT, incident_id="31337"))
-    assert answer.status == 500
+    # a button value the bot never made: the listener raises, the person is told (not a 500)
+    payload = click(world, "message", ActionId.REFRESH)
+    payload["actions"][0]["value"] = "{}"
+    answer = await world.interact(payload)
+    assert answer.status == 200
     _, samples, _ = await scrape(world)
     outcomes: dict[str, Any] = {
         o: value(samples, "incident_bot_slack_requests_total", surface="block_actions", outcome=o)

@@ -13,8 +13,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from bot.redis_pipeline import AutoPipelineRedis
 from bot.services import build_redis
+from bot.state.redis_pipeline import AutoPipelineRedis
 from tests.redis_server import RedisServer
 
 

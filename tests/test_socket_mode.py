@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
 
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.server import Bot
 from bot.services import open_services
 from tests.fakes import TENANT_ID, FakeIncidentApi, FakeSlackApi

@@ -14,11 +14,11 @@ import pytest_asyncio
 import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.clouds import CLOUDS
-from bot.config import Settings
-from bot.config_load import load_settings
+from bot.config.clouds import CLOUDS
+from bot.config.load import load_settings
+from bot.config.settings import Settings
+from bot.ops.unfurl_domains import covers, manifest_path_for, unfurl_domain_check
 from bot.slackweb import build_web_client
-from bot.unfurl_domains import covers, manifest_path_for, unfurl_domain_check
 from tests.fakes import FakeSlackApi
 
 ROOT = Path(__file__).parent.parent

@@ -23,7 +23,7 @@ BUILDER_URL = "https://app.slack.com/block-kit-builder/#"
 
 
 class Deployment(Protocol):
-    """The settings a card depends on; bot.config.Settings is one (read-only, so no import)."""
+    """The settings a card depends on; bot.config.settings.Settings is one (read-only, so no import)."""
 
     @property
     def portal_url(self) -> str: ...

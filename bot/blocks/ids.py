@@ -59,3 +59,5 @@ class CallbackId(StrEnum):
     ASSIGN_MODAL = "incident-assign-modal"
     RESOLVE_MODAL = "incident-resolve-modal"
     TAGS_MODAL = "incident-tags-modal"
+    # opened at once on a click, then replaced (views.update) by the modal above or by a notice
+    PENDING_MODAL = "incident-pending-modal"

@@ -7,7 +7,7 @@ Slack hands these strings back on every click and submission, so they are parsed
 from __future__ import annotations
 
 import re
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -146,3 +146,23 @@ def decode_more_value(value: str) -> tuple[ActionId, str]:
     except ValueError:
         raise ValueError("unknown overflow action") from None
     return action, match["id"]
+
+
+def ref_for_click(body: dict[str, Any], incident_id: str, button_ref: IncidentRef | None) -> IncidentRef:
+    """The card's place from a block_actions payload: unfurl, ephemeral, or channel message.
+
+    The response_url rides along in every case, so notes to the user can be ephemeral replies.
+    """
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    ts = container.get("message_ts")
+    response_url = body.get("response_url")
+    response_url = response_url if response_url and is_response_url(response_url) else None
+    if container.get("is_app_unfurl") or body.get("app_unfurl"):
+        url = (button_ref.url if button_ref else None) or (body.get("app_unfurl") or {}).get("app_unfurl_url")
+        url = url if url and is_safe_url(url) else None
+        return IncidentRef(id=incident_id, url=url, channel=channel, ts=ts, response_url=response_url)
+    if container.get("is_ephemeral"):
+        # chat.update cannot touch an ephemeral message: only its response_url can replace it
+        return IncidentRef(id=incident_id, channel=channel, response_url=response_url)
+    return IncidentRef(id=incident_id, channel=channel, ts=ts, response_url=response_url)

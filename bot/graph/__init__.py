@@ -7,8 +7,7 @@ from collections.abc import Callable
 import httpx
 
 from bot import __version__
-from bot.budget import ApiBudget
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.graph.api import (
     DEFENDER_PERMISSIONS,
     GRAPH_PERMISSIONS,
@@ -18,6 +17,7 @@ from bot.graph.api import (
 )
 from bot.graph.auth import BearerAuth, ClientCredentials, TokenProvider
 from bot.graph.transport import ApiTransport, RetryPolicy
+from bot.state.budget import ApiBudget
 
 __all__ = [
     "ApiTransport",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.graph.transport import ApiTransport, Permissions
+from bot.graph.transport import Answer, ApiTransport, Permissions
 from bot.models import Incident, validate_incident_id
 from bot.models.enums import camel_value
 
@@ -18,6 +19,14 @@ UPDATABLE_FIELDS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class Written:
+    """What a write answered: the incident when the API sent it back, and the request-id to cite."""
+
+    incident: Incident | None
+    request_id: str | None = None
+
+
 class IncidentApi(Protocol):
     """Read and change incidents; both backends and the demo source implement it."""
 
@@ -25,9 +34,9 @@ class IncidentApi(Protocol):
 
     def list_incidents(self, *, filter: str | None = None, top: int = 50) -> AsyncIterator[Incident]: ...
 
-    async def update_incident(self, incident_id: str, changes: dict[str, Any]) -> Incident | None: ...
+    async def update_incident(self, incident_id: str, changes: dict[str, Any]) -> Written: ...
 
-    async def add_comment(self, incident_id: str, text: str) -> Incident | None: ...
+    async def add_comment(self, incident_id: str, text: str) -> Written: ...
 
 
 def _checked_changes(changes: dict[str, Any]) -> dict[str, Any]:
@@ -70,16 +79,17 @@ class GraphIncidentApi:
     def list_incidents(self, *, filter: str | None = None, top: int = 50) -> AsyncIterator[Incident]:
         return _pages(self._transport, f"{self._base}/security/incidents", filter, top)
 
-    async def update_incident(self, incident_id: str, changes: dict[str, Any]) -> Incident | None:
+    async def update_incident(self, incident_id: str, changes: dict[str, Any]) -> Written:
         url = self._url(incident_id)
-        body = await self._transport.call("PATCH", url, json=_checked_changes(changes), write=True)
-        return Incident.model_validate(body) if body.get("id") else None
+        answer = await self._transport.send("PATCH", url, json=_checked_changes(changes), write=True)
+        body = answer.body
+        return Written(Incident.model_validate(body) if body.get("id") else None, answer.request_id)
 
-    async def add_comment(self, incident_id: str, text: str) -> Incident | None:
+    async def add_comment(self, incident_id: str, text: str) -> Written:
         payload = {"@odata.type": "microsoft.graph.security.alertComment", "comment": text}
         url = self._url(incident_id, "/comments")
-        await self._transport.call("POST", url, json=payload, write=True, idempotent=False)
-        return None  # Graph answers with the comment list only, not the incident
+        answer = await self._transport.send("POST", url, json=payload, write=True, idempotent=False)
+        return Written(None, answer.request_id)  # Graph answers with the comments only, not the incident
 
 
 def _pascal(value: Any) -> Any:
@@ -130,14 +140,20 @@ class DefenderIncidentApi:
     def list_incidents(self, *, filter: str | None = None, top: int = 50) -> AsyncIterator[Incident]:
         return _pages(self._transport, f"{self._base}/api/incidents", filter, top)
 
-    async def update_incident(self, incident_id: str, changes: dict[str, Any]) -> Incident | None:
-        body = await self._transport.call(
+    async def update_incident(self, incident_id: str, changes: dict[str, Any]) -> Written:
+        answer = await self._transport.send(
             "PATCH", self._url(incident_id), json=to_legacy_changes(changes), write=True
         )
-        return Incident.model_validate(body) if body.get("incidentId") or body.get("id") else None
+        return _legacy_written(answer)
 
-    async def add_comment(self, incident_id: str, text: str) -> Incident | None:
-        body = await self._transport.call(
+    async def add_comment(self, incident_id: str, text: str) -> Written:
+        answer = await self._transport.send(
             "PATCH", self._url(incident_id), json={"comment": text}, write=True, idempotent=False
         )
-        return Incident.model_validate(body) if body.get("incidentId") or body.get("id") else None
+        return _legacy_written(answer)
+
+
+def _legacy_written(answer: Answer) -> Written:
+    body = answer.body
+    incident = Incident.model_validate(body) if body.get("incidentId") or body.get("id") else None
+    return Written(incident, answer.request_id)

@@ -4,6 +4,10 @@ Retried: 429, 503 and 504 after their Retry-After (or backoff), other 5xx, timeo
 connection errors with exponential backoff and jitter, bounded by a retry count and a total
 deadline. Never retried: other 4xx. A request that is not idempotent (adding a comment) is
 retried only when the server cannot have acted on it: 429/503, or a failed connect.
+
+With a shared budget, a 429 pauses the budget for its Retry-After, and a read of one incident ("get")
+is not retried after it here: it raises MustWait at once, the same as a get the paused budget refuses,
+and its caller (the incident service) answers from its cache or waits the pause out within `policy`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -23,7 +26,6 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from tenacity import stop_before_delay as stop_before_deadline
 from tenacity import wait_random_exponential as backoff_with_jitter
 
-from bot.budget import ApiBudget, OperationKind
 from bot.errors import (
     ApiError,
     AuthError,
@@ -34,15 +36,22 @@ from bot.errors import (
     Throttled,
     Unavailable,
 )
+from bot.state.budget import ApiBudget, OperationKind
 
 logger = logging.getLogger(__name__)
 
 _MAX_RETRY_AFTER = 120.0
 
-# request-id of the last answer the API gave in this task: audit lines of successful writes cite it.
-last_request_id: ContextVar[str | None] = ContextVar("last_request_id", default=None)
 _RETRY_AFTER_STATUSES = frozenset({429, 503, 504})
 _NOT_PROCESSED_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A successful answer: its decoded JSON body and the request-id the API gave it (audit lines)."""
+
+    body: dict[str, Any]
+    request_id: str | None
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,29 @@ class RetryPolicy:
     deadline: float = 20.0
     backoff_base: float = 0.5
     backoff_max: float = 8.0
+    # Kinds whose 429 raises MustWait instead of being slept out, when a shared budget holds the pause.
+    hand_back: frozenset[OperationKind] = frozenset({"get"})
+
+    def allows(self, attempts: int, elapsed: float, wait: float) -> bool:
+        """Whether another attempt, `wait` seconds from now, stays within the retries and the deadline
+        after `attempts` attempts over `elapsed` seconds (the transport's own stop rule)."""
+        return attempts <= self.retries and elapsed + wait < self.deadline
+
+
+class MustWait(Throttled):
+    """A get met a 429 and was not retried: the shared budget now refuses every call for
+    `retry_after` seconds. The caller answers from a cache, or waits and asks again while
+    `policy.allows` it."""
+
+    def __init__(self, error: ApiError, *, retry_after: float, policy: RetryPolicy) -> None:
+        super().__init__(
+            error.message,
+            status=error.status,
+            code=error.code,
+            request_id=error.request_id,
+            retry_after=retry_after,
+        )
+        self.policy = policy
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -161,11 +193,28 @@ class ApiTransport:
 
         `kind` is what the API budget counts ("get", "list", "update"); writes default to "update".
         """
+        answer = await self.send(
+            method, url, params=params, json=json, write=write, idempotent=idempotent, kind=kind
+        )
+        return answer.body
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+        write: bool = False,
+        idempotent: bool = True,
+        kind: OperationKind | None = None,
+    ) -> Answer:
+        """`call`, keeping the answer's request-id beside its body."""
         kind = kind or ("update" if write else "get")
 
         def retryable(error: BaseException) -> bool:
-            if isinstance(error, BudgetExhausted):
-                return False  # our own budget said no: answer now (a stale card, or "retry at …")
+            if isinstance(error, BudgetExhausted | MustWait):
+                return False  # the (shared) budget holds the wait: answer now (a stale card, or "retry at …")
             if isinstance(error, Throttled):
                 return True
             if isinstance(error, Unavailable):
@@ -209,7 +258,7 @@ class ApiTransport:
         json: dict[str, Any] | None,
         write: bool,
         kind: OperationKind,
-    ) -> dict[str, Any]:
+    ) -> Answer:
         if self._budget is not None:
             wait = await self._budget.take(kind)
             if wait > 0:
@@ -232,15 +281,18 @@ class ApiTransport:
                 f"incident API did not answer ({type(exc).__name__})", status=0, code=code
             ) from None
         self._observed(kind, str(response.status_code), started)
-        last_request_id.set(response.headers.get("request-id") or response.headers.get("x-ms-request-id"))
+        paused: float | None = None
         if response.status_code == 429 and self._budget is not None:
             # Every replica holds back until the API's Retry-After has passed.
-            await self._budget.pause(parse_retry_after(response.headers.get("Retry-After")) or 60.0)
+            paused = parse_retry_after(response.headers.get("Retry-After"))
+            paused = 60.0 if paused is None else paused
+            await self._budget.pause(paused)
         if response.is_success:
+            request_id = response.headers.get("request-id") or response.headers.get("x-ms-request-id")
             if not response.content:
-                return {}
+                return Answer({}, request_id)
             body = response.json()
-            return body if isinstance(body, dict) else {"value": body}
+            return Answer(body if isinstance(body, dict) else {"value": body}, request_id)
         error = error_for(response, write=write, permissions=self._permissions)
         logger.info(
             "incident API %s %s -> %s (request-id %s)",
@@ -249,4 +301,6 @@ class ApiTransport:
             response.status_code,
             getattr(error, "request_id", None),
         )
+        if paused is not None and isinstance(error, ApiError) and kind in self._policy.hand_back:
+            raise MustWait(error, retry_after=paused, policy=self._policy) from error
         raise error

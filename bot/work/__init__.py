@@ -1,83 +1,82 @@
-"""Work done after Slack was acked: one handler per job kind, all idempotent under redelivery."""
+"""Work done after Slack was acked: each job type has its handler, all idempotent under redelivery.
+
+A delivery from the intake is parsed into its typed job (`bot.jobs.parse_job`) and dispatched by
+type with `match`, so a job type without a handler here is a mypy error, not a dropped job.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any
+from typing import assert_never
 
-from slack_sdk.web.async_client import AsyncWebClient
+from bot.jobs import (
+    FillModal,
+    Job,
+    JobUnreadable,
+    RefreshCard,
+    ShareIncident,
+    ShowIncident,
+    UnfurlLinks,
+    WriteIncident,
+    parse_job,
+    reply_address,
+)
+from bot.state.intake import Delivery, GiveUp
+from bot.work import modals, reading, writing
+from bot.work.context import Work
 
-from bot.blocks.bodies import card_context_for
-from bot.blocks.incident import CardContext
-from bot.intake import Job
-from bot.once import Once
-from bot.people import People
-from bot.services import Services
-from bot.slackweb import post_to_response_url
+__all__ = ["Delivery", "Work", "handle", "on_dead"]
 
 logger = logging.getLogger(__name__)
 
+UNREADABLE = (
+    "Sorry, your request could not be finished: the bot was upgraded while it waited. "
+    "Nothing was changed; please do it again."
+)
 
-class Work:
-    """Shared state of the job handlers and their dispatch by job kind."""
 
-    def __init__(self, services: Services, slack: AsyncWebClient, once: Once, people: People) -> None:
-        self.services = services
-        self.people = people
-        self.settings = services.settings
-        self.incidents = services.incidents
-        self.slack = slack
-        self.once = once
-        self._handlers: dict[str, Callable[[Job], Awaitable[None]]] = {}
-        self._dead_handlers: dict[str, Callable[[Job], Awaitable[None]]] = {}
+async def handle(work: Work, delivery: Delivery) -> None:
+    """Do the job a delivery holds."""
+    job = _read(delivery)
+    match job:
+        case ShowIncident():
+            await reading.show_incident(work, job)
+        case ShareIncident():
+            await reading.share_incident(work, job, delivery)
+        case UnfurlLinks():
+            await reading.unfurl_links(work, job)
+        case RefreshCard():
+            await writing.refresh(work, job)
+        case WriteIncident():
+            await writing.write(work, job, delivery)
+        case FillModal():
+            await modals.fill_modal(work, job)
+        case _:
+            assert_never(job)
 
-    def on(
-        self,
-        kind: str,
-        handler: Callable[[Job], Awaitable[None]],
-        dead: Callable[[Job], Awaitable[None]] | None = None,
-    ) -> None:
-        """Route jobs of `kind` to `handler`; `dead` tells the user when the job gave up."""
-        self._handlers[kind] = handler
-        if dead is not None:
-            self._dead_handlers[kind] = dead
 
-    async def handle(self, job: Job) -> None:
-        handler = self._handlers.get(job.kind)
-        if handler is None:
-            logger.error("no handler for job kind %r; dropping job %s", job.kind, job.id)
+async def on_dead(work: Work, delivery: Delivery) -> None:
+    """The job failed every try: tell the person, where the job says who and where."""
+    try:
+        job = parse_job(delivery.kind, delivery.payload)
+    except JobUnreadable:
+        # A job of an older release that this one cannot read: tell the person if it says where.
+        if (address := reply_address(delivery.payload)) is not None:
+            await work.respond(address, {"response_type": "ephemeral", "replace_original": False,
+                                         "text": UNREADABLE})  # fmt: skip
+        return
+    match job:
+        case ShowIncident() | ShareIncident():
+            await reading.tell_gave_up(work, job)
+        case WriteIncident():
+            await writing.gave_up(work, job)
+        case UnfurlLinks() | RefreshCard() | FillModal():
             return
-        await handler(job)
-
-    async def on_dead(self, job: Job) -> None:
-        handler = self._dead_handlers.get(job.kind)
-        if handler is not None:
-            await handler(job)
-
-    async def respond(self, response_url: str, body: dict[str, Any]) -> None:
-        """Post to a response_url over the shared Slack session."""
-        session = self.slack.session
-        assert session is not None
-        await post_to_response_url(session, response_url, body)
-
-    def card_context(self, *, unfurl_url: str | None = None, shareable: bool = False) -> CardContext:
-        """How cards are drawn in this deployment (portal, tenant, demo marking)."""
-        return card_context_for(
-            self.settings,
-            sample_data=self.services.demo,
-            now=datetime.now(UTC),
-            unfurl_url=unfurl_url,
-            shareable=shareable,
-        )
 
 
-def build_work(services: Services, slack: AsyncWebClient, once: Once, people: People) -> Work:
-    """Work with every job kind registered."""
-    from bot.work import reading, writing
-
-    work = Work(services, slack, once, people)
-    reading.register(work)
-    writing.register(work)
-    return work
+def _read(delivery: Delivery) -> Job:
+    try:
+        return parse_job(delivery.kind, delivery.payload)
+    except JobUnreadable as error:
+        logger.error("job %s cannot be read: %s", delivery.id, error)
+        raise GiveUp(str(error)) from None

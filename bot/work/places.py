@@ -8,33 +8,11 @@ taken from `body["message"]`.
 
 from __future__ import annotations
 
-from typing import Any
-
 from bot.blocks.incident import build_incident_card, card_fallback_text
 from bot.blocks.messages import build_notice_blocks
-from bot.blocks.refs import IncidentRef, is_response_url, is_safe_url
+from bot.blocks.refs import IncidentRef
 from bot.models import IncidentSnapshot
-from bot.work import Work
-
-
-def ref_for_click(body: dict[str, Any], incident_id: str, button_ref: IncidentRef | None) -> IncidentRef:
-    """The card's place from a block_actions payload: unfurl, ephemeral, or channel message.
-
-    The response_url rides along in every case, so notes to the user can be ephemeral replies.
-    """
-    container = body.get("container") or {}
-    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
-    ts = container.get("message_ts")
-    response_url = body.get("response_url")
-    response_url = response_url if response_url and is_response_url(response_url) else None
-    if container.get("is_app_unfurl") or body.get("app_unfurl"):
-        url = (button_ref.url if button_ref else None) or (body.get("app_unfurl") or {}).get("app_unfurl_url")
-        url = url if url and is_safe_url(url) else None
-        return IncidentRef(id=incident_id, url=url, channel=channel, ts=ts, response_url=response_url)
-    if container.get("is_ephemeral"):
-        # chat.update cannot touch an ephemeral message: only its response_url can replace it
-        return IncidentRef(id=incident_id, channel=channel, response_url=response_url)
-    return IncidentRef(id=incident_id, channel=channel, ts=ts, response_url=response_url)
+from bot.work.context import Work
 
 
 async def redraw(work: Work, ref: IncidentRef, snapshot: IncidentSnapshot) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks.bodies import (
@@ -17,62 +18,90 @@ from bot.blocks.bodies import (
 )
 from bot.blocks.messages import build_notice_blocks
 from bot.errors import BotError
-from bot.explain import explain
-from bot.intake import Job
-from bot.links import IncidentLink, parse_incident_link
+from bot.incidents.explain import explain, wait_note
+from bot.incidents.links import IncidentLink, parse_incident_link
+from bot.jobs import ShareIncident, ShowIncident, UnfurlLinks
 from bot.models import IncidentSnapshot
-from bot.work import Work
+from bot.state.intake import Delivery
+from bot.work.context import Work
 
 logger = logging.getLogger(__name__)
 
 
-def register(work: Work) -> None:
-    work.on("command", lambda job: show_incident(work, job), lambda job: tell_gave_up(work, job))
-    work.on("share", lambda job: share_incident(work, job), lambda job: tell_gave_up(work, job))
-    work.on("unfurl", lambda job: unfurl_links(work, job))
+# A shorter wait for the API is not worth a note before the card.
+NOTE_WAITS_OVER = 1.0
 
 
-async def show_incident(work: Work, job: Job) -> None:
-    """Answer `/incident <id>` with the card, only to the person who asked."""
-    payload = job.payload
-    incident_id = payload["incident_id"]
+async def show_incident(work: Work, job: ShowIncident) -> None:
+    """Answer `/incident <id>` with the card, only to the person who asked.
+
+    When nothing is cached and the API asks us to wait, the person is told so first; the card
+    then replaces that note.
+    """
+    incident_id = job.incident_id
+    noted = False
+
+    async def tell_wait(seconds: float) -> None:
+        nonlocal noted
+        if seconds > NOTE_WAITS_OVER and not noted:
+            noted = await _post_wait_note(work, job.response_url, seconds)
+
     try:
-        snapshot = await work.incidents.get(incident_id)
+        snapshot = await work.incidents.get(incident_id, on_wait=tell_wait)
     except BotError as error:
         body = ephemeral_error_body(explain(error, incident_id, work.settings.azure_tenant_id))
     else:
         body = ephemeral_card_body(snapshot, work.card_context(shareable=True))
-    await work.respond(payload["response_url"], body)
+    if noted:
+        body = {**body, "replace_original": True}
+    await work.respond(job.response_url, body)
 
 
-async def share_incident(work: Work, job: Job) -> None:
-    """Post the card in the channel for everyone, saying who shared it, and drop the ephemeral one."""
-    payload = job.payload
-    if not await work.once.begin(f"share:{payload['action_key']}", job.id):
-        return
-    snapshot = await work.incidents.get(payload["incident_id"])
-    body = message_card_body(snapshot, work.card_context(), shared_by=payload["user_id"])
+async def _post_wait_note(work: Work, response_url: str, seconds: float) -> bool:
+    """The interim "asks us to wait N s" answer; False if Slack did not take it (the card follows anyway)."""
+    text = wait_note(seconds)
+    body = {
+        "response_type": "ephemeral",
+        "text": text,
+        "blocks": build_notice_blocks(f":hourglass_flowing_sand: {text}"),
+    }
     try:
-        await work.slack.chat_postMessage(channel=payload["channel_id"], **body)
+        await work.respond(response_url, body)
+    except (RuntimeError, aiohttp.ClientError, TimeoutError) as error:
+        logger.warning("the wait note was not posted: %s", type(error).__name__)
+        return False
+    return True
+
+
+async def share_incident(work: Work, job: ShareIncident, delivery: Delivery) -> None:
+    """Post the card in the channel for everyone, saying who shared it, and drop the ephemeral one."""
+    ref, key = job.ref, f"share:{job.click}"
+    if not await work.once.begin(key, delivery.id):
+        return
+    snapshot = await work.incidents.get(ref.id)
+    body = message_card_body(snapshot, work.card_context(), shared_by=job.user_id)
+    try:
+        await work.slack.chat_postMessage(channel=job.channel_id, **body)
     except SlackApiError as error:
         if error.response.get("error") not in ("not_in_channel", "channel_not_found"):
             raise
         text = "I can't post in this channel yet: invite me with `/invite @Incident Bot` and share again."
-        await work.respond(
-            payload["response_url"], {"response_type": "ephemeral", "text": text, "replace_original": False}
-        )
-        await work.once.finish(f"share:{payload['action_key']}")
+        if ref.response_url:
+            answer = {"response_type": "ephemeral", "text": text, "replace_original": False}
+            await work.respond(ref.response_url, answer)
+        await work.once.finish(key)
         return
-    await work.once.finish(f"share:{payload['action_key']}")
-    await work.respond(payload["response_url"], {"delete_original": True})
+    await work.once.finish(key)
+    if ref.response_url:
+        await work.respond(ref.response_url, {"delete_original": True})
 
 
-async def tell_gave_up(work: Work, job: Job) -> None:
+async def tell_gave_up(work: Work, job: ShowIncident | ShareIncident) -> None:
     """The job failed every try: say so where the person asked."""
-    response_url = job.payload.get("response_url")
+    response_url = job.response_url if isinstance(job, ShowIncident) else job.ref.response_url
     if not response_url:
         return
-    incident = job.payload.get("incident_id", "")
+    incident = job.incident_id if isinstance(job, ShowIncident) else job.ref.id
     text = f"Sorry, your request about incident {incident} did not go through. Please try again."
     await work.respond(
         response_url,
@@ -85,7 +114,7 @@ async def tell_gave_up(work: Work, job: Job) -> None:
     )
 
 
-def _accepted_links(work: Work, urls: list[str]) -> list[IncidentLink]:
+def _accepted_links(work: Work, urls: tuple[str, ...]) -> list[IncidentLink]:
     """Portal links of this deployment's cloud and tenant; others are left to Slack."""
     host = work.settings.portal_host
     tenant = (work.settings.azure_tenant_id or "").lower()
@@ -101,14 +130,13 @@ def _accepted_links(work: Work, urls: list[str]) -> list[IncidentLink]:
     return accepted
 
 
-async def unfurl_links(work: Work, job: Job) -> None:
+async def unfurl_links(work: Work, job: UnfurlLinks) -> None:
     """One chat.unfurl for a message's incident links, each distinct incident fetched once.
 
     No claim here: the intake queues an event once (Slack's retries are dropped at the ack), and
     chat.unfurl replaces a message's unfurl, so even a redelivery after a crash shows one card.
     """
-    payload = job.payload
-    links = _accepted_links(work, payload["links"])
+    links = _accepted_links(work, job.links)
     if not links:
         return
     ids = list(dict.fromkeys(link.incident_id for link in links))
@@ -125,9 +153,9 @@ async def unfurl_links(work: Work, job: Job) -> None:
         else:
             raise result
     target: dict[str, Any] = (
-        {"unfurl_id": payload["unfurl_id"], "source": payload["source"]}
-        if payload.get("source") == "composer" and payload.get("unfurl_id")
-        else {"channel": payload["channel"], "ts": payload["message_ts"]}
+        {"unfurl_id": job.unfurl_id, "source": job.source}
+        if job.source == "composer" and job.unfurl_id
+        else {"channel": job.channel, "ts": job.message_ts}
     )
     try:
         await work.slack.chat_unfurl(unfurls=unfurls, **target)

@@ -47,15 +47,15 @@ async def test_a_poison_command_is_dead_lettered_after_five_tries_and_the_user_i
     jobs: Any = await redis_client.xrange(STREAM)
     ((_, fields),) = dead
     ((entry_id, _),) = jobs
-    assert fields["kind"] == "command"
+    assert fields["kind"] == "show"
     assert fields["attempts"] == "5"
     assert fields["entry"] == entry_id
     assert json.loads(fields["payload"])["incident_id"] == INCIDENT
 
     texts = [await r.metrics() for r in replicas]
-    assert sum(metric(t, "incident_bot_jobs_total", kind="command", outcome="dead") for t in texts) == 1
-    assert sum(metric(t, "incident_bot_jobs_total", kind="command", outcome="retried") for t in texts) == 4
-    assert sum(metric(t, "incident_bot_jobs_total", kind="command", outcome="done") for t in texts) == 0
+    assert sum(metric(t, "incident_bot_jobs_total", kind="show", outcome="dead") for t in texts) == 1
+    assert sum(metric(t, "incident_bot_jobs_total", kind="show", outcome="retried") for t in texts) == 4
+    assert sum(metric(t, "incident_bot_jobs_total", kind="show", outcome="done") for t in texts) == 0
     assert sum("dead-lettered" in r.log() for r in replicas) == 1
     assert len(world.slack.calls_to("response_url:poison")) == 6  # and nothing after
 

@@ -87,7 +87,7 @@ class RecordedRequest:
 @dataclass
 class _Fault:
     status: int  # 0: drop the connection without answering
-    remaining: int
+    remaining: int | None  # None: every matching request until stop_failing()
     retry_after: float | None
     path_contains: str | None
     method: str | None
@@ -188,12 +188,18 @@ class FakeIncidentApi:
         self,
         status: int,
         *,
-        count: int = 1,
+        count: int | None = 1,
         retry_after: float | None = None,
         path_contains: str | None = None,
         method: str | None = None,
     ) -> None:
+        """Answer the next `count` matching requests with `status` (count=None: all of them, until
+        stop_failing())."""
         self._faults.append(_Fault(status, count, retry_after, path_contains, method))
+
+    def stop_failing(self) -> None:
+        """Drop every fault still armed: from now on the API answers normally."""
+        self._faults.clear()
 
     def reset_connection_next(self, count: int = 1) -> None:
         self._faults.append(_Fault(0, count, None, None, None))
@@ -205,9 +211,10 @@ class FakeIncidentApi:
             if (fault.method or request.method).upper() == request.method and (
                 fault.path_contains or ""
             ) in request.path_qs:
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self._faults.remove(fault)
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self._faults.remove(fault)
                 return fault
         return None
 

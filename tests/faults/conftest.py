@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.shared_cache import REDIS_DOWN
+from bot.state.shared_cache import REDIS_DOWN
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
 from tests.fakes import TENANT_ID, FakeEntra, FakeIncidentApi, FakeSlackApi, SlackCall
 from tests.listeners import conftest as listeners

@@ -118,6 +118,62 @@ async def test_the_wait_told_is_never_zero_seconds(start_ready: WorldFactory) ->
     assert "try again in 0 s" not in text, text
 
 
+def get_times(api: FakeIncidentApi, incident_id: str, since: float = 0.0) -> list[float]:
+    """When the GETs of one incident reached the fake API (time.monotonic())."""
+    path = f"/incidents/{incident_id}"
+    return [r.time for r in api.requests if r.method == "GET" and r.path.endswith(path) and r.time >= since]
+
+
+async def test_a_stale_copy_is_shown_at_once_on_both_bots_while_the_api_asks_to_wait(
+    private_redis: RedisServer, start_ready: WorldFactory
+) -> None:
+    """The issue's case: TTL 2 s, the copy expired, every GET answered 429 with Retry-After: 8."""
+    one, two = await two_bots(start_ready, private_redis, incident_cache_ttl=2)
+    api = one.api
+    assert is_card(await ask(one, CACHED, "warm"), CACHED)
+    await asyncio.sleep(2.1)  # past the TTL: the next read needs the API
+    api.fail_next(429, count=None, retry_after=8, method="GET", path_contains=f"/incidents/{CACHED}")
+    started = time.monotonic()
+    answers = await asyncio.gather(ask(one, CACHED, "one"), ask(two, CACHED, "two"))
+    shown = time.monotonic() - started
+    assert all(is_card_stale(answer, CACHED) for answer in answers), answers
+    assert shown < 2.0, f"stale cards after {shown:.2f} s"
+    [first] = get_times(api, CACHED, since=started)  # the other bot met the paused budget
+
+    # Asked again during the pause, on either bot: stale at once, and nothing reaches the API.
+    await asyncio.sleep(1.0)
+    again = await asyncio.gather(ask(one, CACHED, "one-again"), ask(two, CACHED, "two-again"))
+    assert all(is_card_stale(answer, CACHED) for answer in again), again
+    await asyncio.sleep(max(0.0, first + 7.5 - time.monotonic()))
+    api.stop_failing()  # the API allows reads again as its Retry-After ends
+    await asyncio.sleep(max(0.0, first + 8.5 - time.monotonic()))
+    assert len([t for t in get_times(api, CACHED) if first <= t < first + 8.0]) <= 2
+
+    # The refresh scheduled for the end of the pause has landed: a later ask is fresh.
+    assert is_card(await ask(two, CACHED, "later"), CACHED)
+    assert is_card(await ask(one, CACHED, "later-one"), CACHED)
+    assert len(get_times(api, CACHED, since=first + 8.0)) == 1  # one refresh, for both bots
+
+
+async def test_with_nothing_cached_the_person_is_told_why_they_wait_then_gets_the_card(
+    start_ready: WorldFactory,
+) -> None:
+    world = await start_ready()
+    world.api.fail_next(429, count=1, retry_after=3, path_contains=f"/incidents/{UNCACHED}")
+    started = time.monotonic()
+    assert (await world.command(UNCACHED, response="waits")).status == 200
+    [note] = await world.slack.wait_for("response_url:waits", timeout=2.0)
+    told = time.monotonic() - started
+    assert "The incident API asks us to wait 3 s" in str(note.args["text"]), note.args
+    assert not is_card(note.args, UNCACHED)
+    _, card = await world.slack.wait_for("response_url:waits", count=2, timeout=10.0)
+    arrived = time.monotonic() - started
+    assert is_card(card.args, UNCACHED) and card.args["replace_original"] is True, card.args
+    assert told < 2.0 and 2.9 < arrived < 8.0, (told, arrived)
+    first, second = get_times(world.api, UNCACHED)
+    assert second - first >= 3.0
+
+
 async def test_a_budget_of_three_gets_a_minute_is_shared_by_two_bots(
     private_redis: RedisServer, start_ready: WorldFactory, incident_api: FakeIncidentApi
 ) -> None:

@@ -10,7 +10,7 @@ import asyncio
 
 from bot.blocks.ids import ActionId
 from tests.faults.conftest import link_event, message_ts, unfurls_of
-from tests.listeners.conftest import READER, WorldFactory
+from tests.listeners.conftest import WorldFactory
 from tests.listeners.test_actions import click
 
 RATE_LIMITED = 429
@@ -47,14 +47,14 @@ async def test_a_rate_limited_ephemeral_arrives_once_and_the_click_is_acked_in_t
     start_ready: WorldFactory,
 ) -> None:
     world = await start_ready()
-    world.slack.fail_next("chat.postEphemeral", retry_after=1)
-    # a reader clicking Comment… is refused with an ephemeral message, before the ack
-    answer = await world.interact(click(world, "message", ActionId.COMMENT, user=READER))
+    world.slack.fail_next("views.open", retry_after=1)
+    # Comment… opens its modal before the ack: a 429 on views.open is waited out inside Slack's 3 s
+    answer = await world.interact(click(world, "message", ActionId.COMMENT))
     assert answer.status == 200
     assert answer.elapsed < 3.0  # within Slack's 3 s, Retry-After included
-    first, second = world.slack.calls_to("chat.postEphemeral")
+    first, second = world.slack.calls_to("views.open")
     assert second.time - first.time >= 1.0
-    assert second.args["user"] == READER and "not allowed" in second.args["text"]
+    [filled] = await world.slack.wait_for("views.update")
+    assert filled.args["view"]["callback_id"] == "incident-comment-modal"
     await asyncio.sleep(0.2)
-    assert len(world.slack.calls_to("chat.postEphemeral")) == 2  # one refused, one delivered
-    assert world.slack.calls_to("views.open") == []
+    assert len(world.slack.calls_to("views.open")) == 2  # one refused, one delivered

@@ -111,12 +111,14 @@ async def test_graph_update_patches_only_the_changed_fields(
         "classification": Classification.FALSE_POSITIVE,
         "determination": Determination.NOT_MALICIOUS,
     }
-    updated = await stack.api.update_incident(ID, changes)
-    assert await stack.api.update_incident(ID, {"assignedTo": "megan@contoso.com"}) is not None
+    written = await stack.api.update_incident(ID, changes)
+    updated = written.incident
+    assert (await stack.api.update_incident(ID, {"assignedTo": "megan@contoso.com"})).incident is not None
     first, second = (r.json for r in incident_api.requests)
     assert first == {"status": "resolved", "classification": "falsePositive", "determination": "notMalicious"}
     assert second == {"assignedTo": "megan@contoso.com"}
     assert updated is not None and updated.status is Status.RESOLVED and updated.alerts == []
+    assert written.request_id and len(written.request_id) == 36  # the answer's request-id, for the audit
     assert {r.method for r in incident_api.requests} == {"PATCH"}
 
 
@@ -139,7 +141,7 @@ async def test_defender_update_sends_legacy_names(
         "customTags": ["Finance"],
         "assignedTo": "kai@contoso.com",
     }
-    updated = await stack.api.update_incident(ID, changes)
+    updated = (await stack.api.update_incident(ID, changes)).incident
     (request,) = incident_api.requests
     assert (request.method, request.path) == ("PATCH", f"/api/incidents/{ID}")
     assert request.json == {
@@ -166,7 +168,8 @@ def test_legacy_changes_use_the_older_determination_names(current: str, legacy: 
 async def test_graph_comment_posts_an_alert_comment(
     make_stack: MakeStack, incident_api: FakeIncidentApi
 ) -> None:
-    assert await make_stack().api.add_comment(ID, "Isolated WKSTN-0042") is None
+    written = await make_stack().api.add_comment(ID, "Isolated WKSTN-0042")
+    assert written.incident is None and written.request_id
     (request,) = incident_api.requests
     assert (request.method, request.path) == ("POST", f"/v1.0/security/incidents/{ID}/comments")
     assert request.json == {
@@ -178,7 +181,7 @@ async def test_graph_comment_posts_an_alert_comment(
 async def test_defender_comment_patches_the_incident(
     make_stack: MakeStack, incident_api: FakeIncidentApi
 ) -> None:
-    updated = await make_stack(incident_api="defender").api.add_comment(ID, "Isolated WKSTN-0042")
+    updated = (await make_stack(incident_api="defender").api.add_comment(ID, "Isolated WKSTN-0042")).incident
     (request,) = incident_api.requests
     assert (request.method, request.path, request.json) == (
         "PATCH",

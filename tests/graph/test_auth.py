@@ -11,7 +11,7 @@ import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
 
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.errors import AuthError
 from bot.graph import build_token_provider
 from bot.graph.auth import ClientCredentials, TokenProvider, auth_error_from_msal

@@ -259,7 +259,7 @@ async def test_a_comment_is_retried_after_a_503_and_stored_once(
     stack = make_stack(incident_api_retries=3)
     before = comment_count(incident_api)
     incident_api.fail_next(503, method="POST", retry_after=1)
-    assert await stack.api.add_comment(ID, "Isolated the device") is None
+    assert (await stack.api.add_comment(ID, "Isolated the device")).incident is None
     assert incident_api.count("POST") == 2 and stack.sleeps.waits == [1.0]
     assert comment_count(incident_api) == before + 1
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from bot.intake import Job
-from bot.intake_redis import RedisStreamIntake, StreamSettings
 from bot.services import build_redis
+from bot.state.intake import Delivery
+from bot.state.intake_redis import RedisStreamIntake, StreamSettings
 from tests.redis_server import RedisServer
 from tests.world import free_port
 from tests.world import wait_until as _wait_until
@@ -70,20 +70,20 @@ async def unreachable() -> AsyncIterator[aioredis.Redis]:
 class Recorder:
     """A job handler that records what it ran, optionally failing or waiting."""
 
-    def __init__(self, behaviour: Callable[[Job], Awaitable[None]] | None = None) -> None:
-        self.jobs: list[Job] = []
-        self.dead: list[Job] = []
+    def __init__(self, behaviour: Callable[[Delivery], Awaitable[None]] | None = None) -> None:
+        self.jobs: list[Delivery] = []
+        self.dead: list[Delivery] = []
         self.outcomes: list[tuple[str, str]] = []
         self.done = asyncio.Event()
         self._behaviour = behaviour
 
-    async def handle(self, job: Job) -> None:
+    async def handle(self, job: Delivery) -> None:
         self.jobs.append(job)
         if self._behaviour is not None:
             await self._behaviour(job)
         self.done.set()
 
-    async def on_dead(self, job: Job) -> None:
+    async def on_dead(self, job: Delivery) -> None:
         self.dead.append(job)
 
     def outcome(self, kind: str, outcome: str) -> None:
@@ -137,7 +137,7 @@ async def test_a_job_is_added_to_the_stream_and_acked_only_when_done(
 ) -> None:
     pending_while_running: list[int] = []
 
-    async def look(job: Job) -> None:
+    async def look(job: Delivery) -> None:
         pending_while_running.append(len(await pending(redis)))
 
     recorder = Recorder(look)
@@ -224,7 +224,7 @@ async def test_a_running_job_keeps_its_entry_by_heartbeat(redis: aioredis.Redis,
     owners: list[str] = []
     idle_ms: list[int] = []
 
-    async def slow(job: Job) -> None:
+    async def slow(job: Delivery) -> None:
         for _ in range(15):
             (row,) = await pending(redis)
             idle_ms.append(row["time_since_delivered"])
@@ -363,7 +363,7 @@ async def test_repeats_are_dropped_inline_too_while_redis_is_down(
 
 
 async def test_a_job_failing_every_try_is_dead_lettered(redis: aioredis.Redis, intakes: Intakes) -> None:
-    async def fail(job: Job) -> None:
+    async def fail(job: Delivery) -> None:
         raise RuntimeError("poison")
 
     recorder = Recorder(fail)
@@ -391,7 +391,7 @@ async def test_a_job_failing_every_try_is_dead_lettered(redis: aioredis.Redis, i
 async def test_a_job_that_fails_then_succeeds_is_not_dead_lettered(
     redis: aioredis.Redis, intakes: Intakes
 ) -> None:
-    async def flaky(job: Job) -> None:
+    async def flaky(job: Delivery) -> None:
         if job.attempt < 2:
             raise RuntimeError("once")
 
@@ -458,7 +458,7 @@ async def test_intake_is_durable_again_once_redis_answers(intakes: Intakes, tmp_
 
 
 async def test_jobs_worked_inline_are_counted(intakes: Intakes) -> None:
-    async def fail_if_asked(job: Job) -> None:
+    async def fail_if_asked(job: Delivery) -> None:
         if job.payload.get("fail"):
             raise RuntimeError("poison")
 
@@ -488,7 +488,7 @@ async def test_stop_finishes_what_it_can_and_leaves_the_rest_pending_for_another
 ) -> None:
     release = asyncio.Event()
 
-    async def quick_or_stuck(job: Job) -> None:
+    async def quick_or_stuck(job: Delivery) -> None:
         if job.payload["stuck"] and job.attempt == 1:
             await release.wait()  # never set: this one is still running at stop
         else:

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.server import Bot
 from bot.services import open_services
 from tests.fakes import TENANT_ID, FakeIncidentApi, FakeSlackApi

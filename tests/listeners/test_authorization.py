@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot.blocks.ids import ActionId
@@ -42,13 +44,16 @@ async def test_reader_refusal_of_an_unfurl_click_is_ephemeral_too(world: SlackWo
     assert world.slack.calls_to("chat.unfurl") == []
 
 
-async def test_reader_clicking_add_comment_gets_no_modal_but_a_refusal(world: SlackWorld) -> None:
+async def test_reader_clicking_add_comment_gets_the_refusal_instead_of_the_form(world: SlackWorld) -> None:
     answer = await world.interact(click(world, "message", ActionId.COMMENT, user=READER))
     assert answer.status == 200
     await world.settle()
-    assert world.slack.calls_to("views.open") == []
-    [note] = told(world.slack)
-    assert "INCIDENT_WRITERS" in note
+    [opened] = world.slack.calls_to("views.open")  # at once, before anything is checked
+    assert opened.args["view"]["callback_id"] == "incident-pending-modal"
+    [filled] = world.slack.calls_to("views.update")  # then the refusal, in place of the form
+    view = filled.args["view"]
+    assert "submit" not in view and not [b for b in view["blocks"] if b["type"] == "input"]
+    assert "INCIDENT_WRITERS" in json.dumps(view)
     assert writes(world) == []
 
 

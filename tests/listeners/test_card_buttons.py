@@ -87,7 +87,9 @@ async def test_add_comment_opens_the_comment_modal_carrying_the_cards_place(
     assert answer.status == 200
     [opened] = world.slack.calls_to("views.open")
     assert opened.args["trigger_id"] == payload["trigger_id"]
-    view = opened.args["view"]
+    assert opened.args["view"]["callback_id"] == "incident-pending-modal"  # "Loading…", at once
+    [filled] = await world.slack.wait_for("views.update")
+    view = filled.args["view"]
     assert view["callback_id"] == "incident-comment-modal"
     [text_input] = [b for b in view["blocks"] if b.get("block_id") == BlockId.COMMENT_INPUT]
     assert text_input["element"]["multiline"] is True
@@ -115,6 +117,6 @@ async def test_add_comment_opens_the_comment_modal_carrying_the_cards_place(
 async def test_modal_buttons_open_their_modal(world: SlackWorld, action: Any, callback_id: str) -> None:
     answer = await world.interact(click(world, "message", action))
     assert answer.status == 200
-    [opened] = world.slack.calls_to("views.open")
-    assert opened.args["view"]["callback_id"] == callback_id
+    [filled] = await world.slack.wait_for("views.update")
+    assert filled.args["view"]["callback_id"] == callback_id
     assert writes(world) == []

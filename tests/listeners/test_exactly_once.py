@@ -11,7 +11,7 @@ from tests.listeners.conftest import SlackWorld, WorldFactory
 from tests.listeners.test_actions import click, writes
 from tests.listeners.test_views import comment_values, modal, resolve_values, submission
 
-DOUBLE_CLICK_SECONDS = 5  # bot/listeners/actions.py
+DOUBLE_CLICK_SECONDS = 5  # bot/slack/listeners/actions.py
 # aiocache 0.12's RedisCache calls redis-py's deprecated setex/close; in the bot that is a printed
 # warning, under this suite's filterwarnings=error it would fail the job.
 REDIS_DEPRECATIONS = pytest.mark.filterwarnings("ignore:Call to deprecated:DeprecationWarning")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.blocks.ids import ActionId, BlockId
+from bot.blocks.ids import ActionId, BlockId, CallbackId
 from bot.blocks.modals import determination_block_id
 from tests.listeners.conftest import SlackWorld, slack_payload
 from tests.listeners.test_actions import (
@@ -42,12 +42,24 @@ async def modal(
     world: SlackWorld, kind: str, container: str = "message", incident_id: str = INCIDENT
 ) -> dict[str, Any]:
     """Click the button for `kind` (comment, assign, resolve, tags) on a card in `container`, as the
-    writer, and return the view the bot opened with views.open."""
-    seen = len(world.slack.calls_to("views.open"))
-    answer = await world.interact(click(world, container, MODAL_BUTTONS[kind], incident_id))
+    writer, and return the view the bot put in the modal: it opens "Loading…" at once (views.open),
+    then fills it (views.update of the same view)."""
+    return await opened_modal(world, click(world, container, MODAL_BUTTONS[kind], incident_id))
+
+
+async def opened_modal(world: SlackWorld, payload: dict[str, Any]) -> dict[str, Any]:
+    """Send the click `payload`; the modal as filled after its loading view."""
+    seen_open, seen_update = (
+        len(world.slack.calls_to("views.open")),
+        len(world.slack.calls_to("views.update")),
+    )
+    answer = await world.interact(payload)
     assert answer.status == 200
-    opened = await world.slack.wait_for("views.open", count=seen + 1)
-    view: dict[str, Any] = opened[seen].args["view"]
+    opened = (await world.slack.wait_for("views.open", count=seen_open + 1))[seen_open]
+    assert opened.args["view"]["callback_id"] == CallbackId.PENDING_MODAL
+    filled = (await world.slack.wait_for("views.update", count=seen_update + 1))[seen_update]
+    assert filled.args["view_id"] is not None
+    view: dict[str, Any] = filled.args["view"]
     return view
 
 
@@ -228,9 +240,7 @@ async def test_slack_user_without_email_is_an_inline_error(world: SlackWorld) ->
 
 
 async def test_comment_from_click_to_write(world: SlackWorld) -> None:
-    await world.interact(click(world, "unfurl", ActionId.COMMENT))
-    [opened] = world.slack.calls_to("views.open")
-    view = opened.args["view"]
+    view = await opened_modal(world, click(world, "unfurl", ActionId.COMMENT))
     await world.interact(submission(view, comment_values("Seen on two hosts.")))
     await world.settle()
     [post] = writes(world)
@@ -240,10 +250,9 @@ async def test_comment_from_click_to_write(world: SlackWorld) -> None:
 
 
 async def test_tags_from_the_overflow_menu_show_the_current_tags_preselected(world: SlackWorld) -> None:
-    await world.interact(click(world, "message", more(ActionId.TAGS)))
-    [opened] = world.slack.calls_to("views.open")
-    [select] = [b for b in opened.args["view"]["blocks"] if b.get("block_id") == BlockId.TAGS_SELECT_INPUT]
+    view = await opened_modal(world, click(world, "message", more(ActionId.TAGS)))
+    [select] = [b for b in view["blocks"] if b.get("block_id") == BlockId.TAGS_SELECT_INPUT]
     assert [o["value"] for o in select["element"]["initial_options"]] == ["Demo"]
-    await world.interact(submission(opened.args["view"], tags_values([], "triaged")))
+    await world.interact(submission(view, tags_values([], "triaged")))
     await world.settle()
     assert [r.json for r in writes(world)] == [{"customTags": ["triaged"]}]

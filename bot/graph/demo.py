@@ -1,0 +1,59 @@
+"""Built-in sample incidents, so a team can try the bot before the Entra app has admin consent.
+
+Changes (comments, assignments, status) live in this process's memory only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from importlib.resources import files
+from typing import Any
+
+from bot.errors import NotFound
+from bot.graph.api import Written
+from bot.models import Incident, validate_incident_id
+
+DEMO_TENANT_ID = "00000000-0000-4000-8000-000000000000"
+DEMO_AUTHOR = "Incident Bot (sample data)"
+
+
+def _load() -> dict[str, dict[str, Any]]:
+    text = files("bot.graph").joinpath("demo_data/incidents.json").read_text(encoding="utf-8")
+    return {str(item["id"]): item for item in json.loads(text)}
+
+
+class DemoIncidentApi:
+    """An in-memory IncidentApi over the sample incidents."""
+
+    def __init__(self) -> None:
+        self._incidents = _load()
+
+    def _raw(self, incident_id: str) -> dict[str, Any]:
+        raw = self._incidents.get(validate_incident_id(incident_id))
+        if raw is None:
+            raise NotFound(f"incident {incident_id} is not in the sample data", status=404)
+        return raw
+
+    async def get_incident(self, incident_id: str, *, expand_alerts: bool = True) -> Incident:
+        return Incident.model_validate(self._raw(incident_id))
+
+    async def list_incidents(self, *, filter: str | None = None, top: int = 50) -> AsyncIterator[Incident]:
+        for raw in list(self._incidents.values())[:top]:
+            yield Incident.model_validate(raw)
+
+    async def update_incident(self, incident_id: str, changes: dict[str, Any]) -> Written:
+        raw = self._raw(incident_id)
+        raw.update({key: str(value) if hasattr(value, "value") else value for key, value in changes.items()})
+        raw["lastUpdateDateTime"] = datetime.now(UTC).isoformat()
+        return Written(Incident.model_validate(raw))
+
+    async def add_comment(self, incident_id: str, text: str) -> Written:
+        raw = self._raw(incident_id)
+        now = datetime.now(UTC).isoformat()
+        raw.setdefault("comments", []).append(
+            {"comment": text, "createdByDisplayName": DEMO_AUTHOR, "createdDateTime": now}
+        )
+        raw["lastUpdateDateTime"] = now
+        return Written(Incident.model_validate(raw))

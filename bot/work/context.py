@@ -1,0 +1,53 @@
+"""What every job handler shares: settings, the incident service, Slack, once-only keys, people."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks.bodies import card_context_for
+from bot.blocks.incident import CardContext
+from bot.config import Settings
+from bot.incidents.service import IncidentService
+from bot.people import People
+from bot.slackweb import post_to_response_url
+from bot.state.once import Once
+
+
+class Work:
+    """The parts the job handlers work with, built once per process (by `bot.server`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        incidents: IncidentService,
+        slack: AsyncWebClient,
+        once: Once,
+        people: People,
+        *,
+        demo: bool,
+    ) -> None:
+        self.settings = settings
+        self.incidents = incidents
+        self.slack = slack
+        self.once = once
+        self.people = people
+        self.demo = demo
+
+    async def respond(self, response_url: str, body: dict[str, Any]) -> None:
+        """Post to a response_url over the shared Slack session."""
+        session = self.slack.session
+        assert session is not None
+        await post_to_response_url(session, response_url, body)
+
+    def card_context(self, *, unfurl_url: str | None = None, shareable: bool = False) -> CardContext:
+        """How cards are drawn in this deployment (portal, tenant, demo marking)."""
+        return card_context_for(
+            self.settings,
+            sample_data=self.demo,
+            now=datetime.now(UTC),
+            unfurl_url=unfurl_url,
+            shareable=shareable,
+        )
