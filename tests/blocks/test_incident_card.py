@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -287,3 +288,14 @@ def test_incident_web_url_is_used_only_when_safe_and_on_the_portal(web_url: str 
     blocks = build_incident_card(snapshot({**normal_payload(), "incidentWebUrl": web_url}), context())
     expected = web_url if used else UNFURL_URL
     assert _actions(blocks)[ActionId.OPEN]["url"] == expected
+
+
+def test_a_stale_card_says_its_age_in_seconds_when_younger_than_a_minute() -> None:
+    fetched = snapshot(normal_payload()).fetched_at
+    stale = snapshot(normal_payload(), stale=True)
+    ctx = CardContext(
+        portal_url="https://security.microsoft.com", tenant_id=None, now=fetched + timedelta(seconds=12)
+    )
+    blocks = build_incident_card(stale, ctx)
+    text = json.dumps(blocks)
+    assert "12 s old" in text and "busy or unavailable" in text
