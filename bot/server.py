@@ -128,13 +128,8 @@ class Bot:
                 else ("redis" if services.redis is not None else "memory")
             ),
         )
-        deps = {
-            "intake": self.intake,
-            "settings": settings,
-            "once": self.once,
-            "incidents": services.incidents,
-            "people": self.people,
-        }
+        # What listeners may ask for by name: they queue work, they never fetch incidents.
+        deps = {"intake": self.intake, "settings": settings, "once": self.once}
         self.authorization = BotAuthorization(self.slack)
         self.app = create_app(
             settings, self.slack, deps, services.metrics, self.authorization, self.ack_first

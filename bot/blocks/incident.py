@@ -145,7 +145,7 @@ def _freshness(snapshot: IncidentSnapshot, now: datetime | None) -> dict[str, An
             "elements": [mrkdwn(f":shield: Microsoft Defender · data as of {fetched}")],
         }
     age = f", {_age(snapshot.age_seconds(as_utc(now)))} old" if now else ""
-    text = f":warning: *Data may be out of date* (the Defender API is busy or unavailable); as of {fetched}{age}"
+    text = f":warning: *Data may be out of date* (Defender API busy or unavailable); as of {fetched}{age}"
     # A section, not grey context text: it sits right above the buttons and must be read before acting.
     return {"type": "section", "text": mrkdwn(text)}
 

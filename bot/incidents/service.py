@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 from bot.errors import AuthError, BotError, BudgetExhausted, SavedButNotReread, Throttled, Unavailable
 from bot.graph.api import IncidentApi
 from bot.graph.transport import MustWait
+from bot.incidents.flights import Flight, OnWait, Waiting, join_flight
 from bot.models import Incident, IncidentSnapshot, validate_incident_id
 from bot.state.cache import SnapshotStore
 from bot.state.flight import FlightLock, LocalFlightLock
@@ -37,8 +38,6 @@ OTHER_REPLICA_POLL = 0.025
 SKEW = timedelta(seconds=1)
 OTHER_REPLICA_WAIT = 30.0
 
-OnWait = Callable[[float], Awaitable[None]]
-
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -50,29 +49,6 @@ class Saved:
 
     snapshot: IncidentSnapshot
     request_id: str | None
-
-
-class _Waiting:
-    """How a fetch tells its callers it waits for the API: `began` completes at the first wait."""
-
-    def __init__(self) -> None:
-        self.until = 0.0  # time.monotonic() when the current wait ends
-        self.began: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def start(self, seconds: float) -> None:
-        self.until = time.monotonic() + seconds
-        if not self.began.done():
-            self.began.set_result(None)
-
-    def left(self) -> float:
-        return max(0.0, self.until - time.monotonic())
-
-
-@dataclass(frozen=True, eq=False)
-class _Flight:
-    task: asyncio.Task[IncidentSnapshot]
-    waiting: _Waiting
-    background: bool
 
 
 class IncidentService:
@@ -93,7 +69,7 @@ class IncidentService:
         self._ttl = ttl
         self._now = now
         self._lock = lock or LocalFlightLock()
-        self._flights: dict[str, _Flight] = {}
+        self._flights: dict[str, Flight] = {}
         # When the refresh of an incident is due, while it waits for the API (a 429 or the budget).
         self._refresh_due: dict[str, float] = {}
         self._sleepers: set[asyncio.Task[None]] = set()
@@ -136,7 +112,7 @@ class IncidentService:
         if flight is not None and not flight.background:
             # Already being fetched in this process: join it without a cache read.
             self._count("miss")
-            return await self._join(flight, on_wait)
+            return await join_flight(flight, on_wait)
         cached = None if fresh else await self._store.get(incident_id, near=True)
         if cached is not None:
             age = cached.age_seconds(self._now())
@@ -150,17 +126,7 @@ class IncidentService:
                 # The API asked us to wait and a refresh is due when it allows: no need to ask it now.
                 return self._stale(cached)
         self._count("miss")
-        return await self._join(self._start_flight(incident_id, cached, fresh=fresh), on_wait)
-
-    @staticmethod
-    async def _join(flight: _Flight, on_wait: OnWait | None) -> IncidentSnapshot:
-        if on_wait is not None and not flight.task.done():
-            either: set[asyncio.Future[Any]] = {flight.task, flight.waiting.began}
-            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-            if not flight.task.done():
-                await on_wait(flight.waiting.left())
-        # shield: one caller giving up must not cancel the fetch the others wait on
-        return await asyncio.shield(flight.task)
+        return await join_flight(self._start_flight(incident_id, cached, fresh=fresh), on_wait)
 
     def _start_flight(
         self,
@@ -169,12 +135,12 @@ class IncidentService:
         *,
         background: bool = False,
         fresh: bool = False,
-    ) -> _Flight:
+    ) -> Flight:
         flight = self._flights.get(incident_id)
         if flight is None:
-            waiting = _Waiting()
+            waiting = Waiting()
             fetch = self._fetch(incident_id, cached, waiting, fresh=fresh, background=background)
-            flight = _Flight(asyncio.create_task(fetch), waiting, background)
+            flight = Flight(asyncio.create_task(fetch), waiting, background)
             self._flights[incident_id] = flight
             flight.task.add_done_callback(lambda _: self._flights.pop(incident_id, None))
             if background:
@@ -213,7 +179,7 @@ class IncidentService:
         self,
         incident_id: str,
         cached: IncidentSnapshot | None,
-        waiting: _Waiting,
+        waiting: Waiting,
         *,
         fresh: bool = False,
         background: bool = False,
@@ -237,7 +203,7 @@ class IncidentService:
             await self._lock.release(incident_id, token)
 
     async def _fetch_from_api(
-        self, incident_id: str, fallback: IncidentSnapshot | None, waiting: _Waiting, *, background: bool
+        self, incident_id: str, fallback: IncidentSnapshot | None, waiting: Waiting, *, background: bool
     ) -> IncidentSnapshot:
         try:
             # With a copy to answer with, the API's pause is not waited out: the copy is, now.
@@ -255,7 +221,7 @@ class IncidentService:
         await self._store.put(snapshot)
         return snapshot
 
-    async def _read(self, incident_id: str, waiting: _Waiting | None) -> Incident:
+    async def _read(self, incident_id: str, waiting: Waiting | None) -> Incident:
         """The incident from the API; with `waiting`, a 429's pause is waited out within the retry
         policy (and told to `waiting`), else MustWait is raised."""
         began, attempts = time.monotonic(), 0
@@ -313,7 +279,7 @@ class IncidentService:
                 updated = None
         if updated is None:
             try:
-                updated = await self._read(incident_id, _Waiting())
+                updated = await self._read(incident_id, Waiting())
             except BotError as error:
                 raise SavedButNotReread(error) from error
         snapshot = IncidentSnapshot(incident=updated, fetched_at=self._now())

@@ -69,11 +69,13 @@ async def handle_share(
     if not await once.first_within(f"click:{body['user']['id']}:share:{ref.id}", DOUBLE_CLICK_SECONDS):
         await ack()
         return
-    channel = ref.channel or body["user"]["id"]
-    job = ShareIncident(
-        user_id=body["user"]["id"], ref=ref, channel_id=channel, click=click_key(body, action)
+    if ref.channel is None:  # a click always names its channel; there is nowhere to share otherwise
+        await ack()
+        return
+    user = body["user"]["id"]
+    await submit_job(
+        intake, ShareIncident(user_id=user, ref=ref, channel_id=ref.channel, click=click_key(body, action))
     )
-    await submit_job(intake, job)
     await ack()
 
 
