@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from bot.blocks.card_actions import actions_block
 from bot.blocks.card_sections import (
@@ -23,7 +23,6 @@ from bot.blocks.card_sections import (
     summary_block,
 )
 from bot.blocks.messages import build_sample_data_note
-from bot.blocks.refs import is_safe_url
 from bot.blocks.text import (
     as_utc,
     classification_label,
@@ -65,20 +64,10 @@ def incident_url(portal_url: str, incident_id: str, tenant_id: str | None) -> st
     return f"{url}?tid={quote(tenant_id, safe='')}" if tenant_id else url
 
 
-def _host(url: str) -> str | None:
-    try:
-        return urlsplit(url).hostname
-    except ValueError:
-        return None
-
-
 def portal_link(incident: Incident, ctx: CardContext) -> str:
-    """incidentWebUrl when it is a safe https URL on the portal's host, else one built from the id."""
-    built = incident_url(ctx.portal_url, incident.id, ctx.tenant_id or incident.tenant_id)
-    web = incident.incident_web_url
-    if web and is_safe_url(web) and _host(web) is not None and _host(web) == _host(ctx.portal_url):
-        return web
-    return built
+    """The incident's portal page, built from the configured portal and the id: never the
+    `incidentWebUrl` the API sent, whose host a browser may read differently than we do."""
+    return incident_url(ctx.portal_url, incident.id, ctx.tenant_id or incident.tenant_id)
 
 
 def _merged_note(snapshot: IncidentSnapshot) -> dict[str, Any] | None:

@@ -13,6 +13,9 @@ _PORTAL_PATH = re.compile(
     r"/(?:incidents/(?P<a>[0-9]{1,20})/?|incident2/(?P<b>[0-9]{1,20})(?:/[A-Za-z0-9_-]+)*/?)"
 )
 _HASH_ID = re.compile(r"#?(?P<id>\S+)")
+# Backslashes, whitespace and control characters (C0, DEL, C1): a browser reads them differently.
+_NOT_IN_A_PORTAL_LINK = re.compile(r"[\\\s\x00-\x1f\x7f-\x9f]")
+MAX_LINK_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -25,12 +28,23 @@ class IncidentLink:
 
 
 def parse_incident_link(url: str, portal_host: str) -> IncidentLink | None:
-    """The incident a portal URL points at, or None for other hosts and pages."""
+    """The incident a portal URL points at, or None for other hosts and pages.
+
+    Read as a browser would (WHATWG URL): a browser takes a backslash for a slash and drops tabs
+    and newlines, so `https://evil.example\\@security.microsoft.com/…` goes to evil.example while
+    Python's parser names the portal. Such URLs, userinfo, other ports and control characters are
+    refused outright rather than parsed either way.
+    """
+    if len(url) > MAX_LINK_CHARS or _NOT_IN_A_PORTAL_LINK.search(url):
+        return None
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
         return None
-    if parts.scheme != "https" or (parts.hostname or "").lower() != portal_host.lower():
+    if parts.scheme != "https" or "@" in parts.netloc or port not in (None, 443):
+        return None
+    if (parts.hostname or "").lower() != portal_host.lower():
         return None
     match = _PORTAL_PATH.fullmatch(parts.path)
     if match is None:

@@ -91,3 +91,14 @@ async def test_not_found_link_is_unfurled_with_a_clear_refusal(world: SlackWorld
     await world.event(link_event([portal_link("31337")]))
     [unfurl] = await world.slack.wait_for("chat.unfurl")
     assert "was not found" in json.dumps(unfurl.args["unfurls"])
+
+
+async def test_a_backslash_lookalike_is_not_unfurled_beside_a_healthy_link(world: SlackWorld) -> None:
+    lookalike = f"https://evil.example\\@security.microsoft.com/incidents/4242?tid={TENANT_ID}"
+    healthy = portal_link("2972395")
+    assert (await world.event(link_event([lookalike, healthy], event_id="Ev0LOOKALIKE"))).status == 200
+    await world.settle()
+    [unfurl] = world.slack.calls_to("chat.unfurl")
+    assert list(unfurl.args["unfurls"]) == [healthy]
+    assert world.api.count(path_contains="/incidents/4242") == 0
+    assert "evil.example" not in json.dumps(unfurl.args)
