@@ -16,11 +16,20 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.blocks.ids import ActionId
 from bot.blocks.refs import IncidentRef, is_response_url
 from bot.models import Classification, Determination, validate_incident_id
+from bot.models.text import clean_text
 
 JOB_VERSION = 1
 MAX_LINKS = 20
@@ -44,7 +53,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class AddComment(_Model):
+class _Written(_Model):
+    """A change carrying text a person typed: it reaches Defender without control or bidi characters."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {key: _cleaned(value) if key != "op" else value for key, value in data.items()}
+
+
+class AddComment(_Written):
     op: Literal[WriteOp.COMMENT] = WriteOp.COMMENT
     text: str = Field(min_length=1)
 
@@ -53,7 +73,7 @@ class AssignToMe(_Model):
     op: Literal[WriteOp.ASSIGN_ME] = WriteOp.ASSIGN_ME
 
 
-class AssignTo(_Model):
+class AssignTo(_Written):
     op: Literal[WriteOp.ASSIGN] = WriteOp.ASSIGN
     assignee: str = Field(min_length=3, max_length=320)
 
@@ -70,12 +90,12 @@ class StartProgress(_Model):
     op: Literal[WriteOp.IN_PROGRESS] = WriteOp.IN_PROGRESS
 
 
-class SetTags(_Model):
+class SetTags(_Written):
     op: Literal[WriteOp.TAGS] = WriteOp.TAGS
     tags: tuple[str, ...]
 
 
-class EditTags(_Model):
+class EditTags(_Written):
     """The tags modal's answer: which offered tags stay ticked, and the new ones typed. Applied to
     the incident's tags as they are when the job runs, so nobody's tags are lost in between."""
 
@@ -84,7 +104,7 @@ class EditTags(_Model):
     added: str | None = None
 
 
-class Resolve(_Model):
+class Resolve(_Written):
     op: Literal[WriteOp.RESOLVE] = WriteOp.RESOLVE
     classification: Classification
     determination: Determination
@@ -243,6 +263,14 @@ def reply_address(stored: Mapping[str, Any] | str) -> str | None:
     except (ValueError, TypeError, AttributeError):
         return None
     return found if isinstance(found, str) and is_response_url(found) else None
+
+
+def _cleaned(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list | tuple):
+        return type(value)(clean_text(v) if isinstance(v, str) else v for v in value)
+    return value
 
 
 class Submitter(Protocol):

@@ -23,6 +23,7 @@ from bot.models.enums import (
     camel_value,
 )
 from bot.models.evidence import summarize_graph_evidence, summarize_legacy_evidence
+from bot.models.text import clean_strings
 
 _INCIDENT_RENAMES = {
     "incidentId": "id",
@@ -157,7 +158,7 @@ class Incident(_Model):
     @model_validator(mode="before")
     @classmethod
     def _older_shapes(cls, raw: Any) -> Any:
-        data = _renamed(raw, _INCIDENT_RENAMES)
+        data = _renamed(clean_strings(raw), _INCIDENT_RENAMES)
         if not isinstance(data, dict):
             return data
         for key in ("id", "redirectIncidentId"):

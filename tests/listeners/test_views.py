@@ -256,3 +256,13 @@ async def test_tags_from_the_overflow_menu_show_the_current_tags_preselected(wor
     await world.interact(submission(view, tags_values([], "triaged")))
     await world.settle()
     assert [r.json for r in writes(world)] == [{"customTags": ["triaged"]}]
+
+
+async def test_a_comment_reaches_defender_without_control_or_bidi_characters(world: SlackWorld) -> None:
+    view = await modal(world, "comment")
+    typed = "Isolated\x00 WKSTN\x1b[2J-0042\x07 \u202etxt.exe\u202c, next: \u05e9\u05dc\u05d5\u05dd"
+    await world.interact(submission(view, comment_values(typed)))
+    await world.settle()
+    [post] = writes(world)
+    assert post.json["comment"].startswith("Isolated WKSTN[2J-0042 txt.exe, next: \u05e9\u05dc\u05d5\u05dd")
+    assert not [c for c in post.json["comment"] if c in "\x00\x1b\x07\u202e\u202c"]

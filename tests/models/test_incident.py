@@ -184,12 +184,34 @@ def test_incidents_are_frozen(load_fixture: Load) -> None:
         incident.alerts[0].title = "changed"  # type: ignore[misc]
 
 
-def test_hostile_text_is_kept_verbatim_for_the_renderer_to_escape(load_fixture: Load) -> None:
+def test_hostile_text_is_kept_for_the_renderer_to_escape_but_loses_controls_and_bidi(
+    load_fixture: Load,
+) -> None:
     raw = load_fixture("666.v1")
     incident = Incident.model_validate(raw)
-    assert incident.display_name == raw["displayName"]
+    assert incident.display_name == raw["displayName"]  # <, >, & and mentions: the renderer escapes them
     assert incident.custom_tags == raw["customTags"]
-    assert incident.summary is not None and "\u202e" in incident.summary
+    assert incident.summary is not None and "\u202e" in raw["summary"] and "\u202e" not in incident.summary
+
+
+@pytest.mark.parametrize(
+    ("raw", "kept"),
+    [
+        ("Ransomware\x00 on \x1b[31mHOST\x07\x08", "Ransomware on [31mHOST"),
+        ("invoice\u202efdp.exe", "invoicefdp.exe"),
+        ("\u2066isolated\u2069 \u202a\u202b\u202c\u202d", "isolated "),
+        ("C1\x85\x9b controls", "C1 controls"),
+        ("line one\r\nline two\ttabbed", "line one\nline two\ttabbed"),
+        ("Ünïcödé 日本語 עברית emoji 🛡️ \u200f", "Ünïcödé 日本語 עברית emoji 🛡️ \u200f"),
+    ],
+)
+def test_incident_text_drops_control_and_bidi_characters_and_keeps_other_unicode(raw: str, kept: str) -> None:
+    incident = Incident.model_validate(
+        {"id": "1", "displayName": raw, "customTags": [raw], "comments": [{"comment": raw}],
+         "alerts": [{"id": "a1", "title": raw}]}
+    )  # fmt: skip
+    assert incident.display_name == kept and incident.custom_tags == [kept]
+    assert incident.comments[0].comment == kept and incident.alerts[0].title == kept
 
 
 def test_nulls_become_empty_lists_and_unknown_fields_are_ignored() -> None:
