@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -35,6 +36,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# A line break (or any control character) in a logged value would let whoever chose that value start
+# a line of their own: a forged "audit … result=ok". The text format writes them as escapes.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record, its message's control characters escaped. A traceback follows indented,
+    so no line of it (an exception's message included) can pass for a record of its own."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return _CONTROLS.sub(_escape, super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return "\n".join(
+            "  " + _CONTROLS.sub(_escape, line) for line in super().formatException(ei).splitlines()
+        )
+
+
 class _CorrelationFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.cid = correlation_id.get() or "-"
@@ -48,7 +71,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.addFilter(_CorrelationFilter())
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(cid)s] %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s [%(cid)s] %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

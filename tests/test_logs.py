@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -24,6 +25,7 @@ import aiohttp
 import pytest
 
 from bot.blocks.ids import ActionId
+from bot.logs import TextFormatter
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
 from tests.fakes import TENANT_ID, FakeEntra, FakeIncidentApi, FakeSlackApi
 from tests.faults import conftest as faults
@@ -182,3 +184,19 @@ async def test_log_format_text_is_plain_lines_with_the_correlation_id(
     assert lines and not [line for line in lines if line.startswith("{")]
     [tenant_line] = [line for line in lines if "link is for another tenant" in line]
     assert " INFO bot.work.reading [" in tenant_line and "[-]" not in tenant_line
+
+
+def test_a_logged_value_cannot_start_a_line_of_its_own() -> None:
+    formatter = TextFormatter("%(levelname)s %(name)s %(message)s")
+    forged = "cmd\r\n2026-12-01 10:00:00,000 INFO bot.audit audit slack_user=U1 action=resolve result=ok"
+    record = logging.makeLogRecord({"msg": "request %s", "args": (forged,), "levelname": "INFO", "name": "t"})
+    [line] = formatter.format(record).splitlines()
+    assert line.startswith("INFO t request cmd\\r\\n2026") and "\u2028" not in line
+    try:
+        raise ValueError("bad\n2026-12-01 10:00:00,000 INFO bot.audit forged")
+    except ValueError:
+        record = logging.makeLogRecord(
+            {"msg": "boom", "levelname": "ERROR", "name": "t", "exc_info": sys.exc_info()}
+        )
+    first, *rest = formatter.format(record).splitlines()
+    assert first == "ERROR t boom" and rest and all(line.startswith("  ") for line in rest)
