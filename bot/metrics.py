@@ -46,6 +46,12 @@ class Metrics:
             ["surface", "outcome"],
             registry=self.registry,
         )
+        self.rejected_requests = Counter(
+            "incident_bot_rejected_requests",
+            "Requests to /slack/events turned away before Bolt: signature, unreadable, too_large",
+            ["reason"],
+            registry=self.registry,
+        )
         self.api_requests = Counter(
             "incident_bot_api_requests",
             "Incident API requests, by endpoint and HTTP status",

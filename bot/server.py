@@ -7,12 +7,14 @@ import contextlib
 import gc
 import logging
 import signal
+from collections.abc import Sequence
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.config.settings import Settings
 from bot.errors import ConfigError
@@ -23,6 +25,7 @@ from bot.services import Services, open_services
 from bot.slack.app import create_app
 from bot.slack.auth import BotAuthorization
 from bot.slack.health import Readiness, check_until_ready
+from bot.slack.ingress import Ingress, Refusal
 from bot.slack.socket_mode import connect_socket_mode
 from bot.slackweb import build_web_client
 from bot.state.intake import AckFirst, Intake, MemoryIntake
@@ -45,12 +48,25 @@ def check_slack_settings(settings: Settings) -> None:
         )
 
 
-def build_web_app(app: AsyncApp | None, readiness: Readiness, metrics: Metrics) -> web.Application:
+def build_web_app(
+    app: AsyncApp | None, readiness: Readiness, metrics: Metrics, ingress: Ingress | None = None
+) -> web.Application:
     """aiohttp routes: Slack's endpoint (HTTP mode only), the health checks and /metrics."""
 
     async def slack_events(request: web.Request) -> web.Response:
-        assert app is not None
-        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+        assert app is not None and ingress is not None
+        try:
+            raw = await request.read()  # bounded by client_max_size: a larger body is a 413
+        except web.HTTPRequestEntityTooLarge:
+            metrics.rejected_requests.labels("too_large").inc()
+            raise
+        body = ingress.read(raw, request.headers)
+        if isinstance(body, Refusal):
+            metrics.rejected_requests.labels(body.reason).inc()
+            return web.Response(status=body.status, text=body.text)
+        headers: dict[str, str | Sequence[str]] = dict(request.headers)
+        bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
+        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -146,7 +162,14 @@ class Bot:
     async def start(self) -> None:
         """Start workers, the HTTP listener and, with an app token, the Socket Mode connection."""
         await self.intake.start()
-        web_app = build_web_app(None if self.socket_mode else self.app, self.readiness, self.services.metrics)
+        ingress = (
+            None
+            if self.settings.slack_signing_secret is None
+            else Ingress(self.settings.slack_signing_secret.get_secret_value())
+        )
+        web_app = build_web_app(
+            None if self.socket_mode else self.app, self.readiness, self.services.metrics, ingress
+        )
         self._runner = web.AppRunner(
             web_app, shutdown_timeout=self.settings.shutdown_seconds, access_log=None
         )
