@@ -178,25 +178,9 @@ class ApiTransport:
         self._observe = observe
         self.requests_sent = 0
 
-    async def call(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: dict[str, str] | None = None,
-        json: dict[str, Any] | None = None,
-        write: bool = False,
-        idempotent: bool = True,
-        kind: OperationKind | None = None,
-    ) -> dict[str, Any]:
-        """Send the request, retrying what may be retried, and return the decoded JSON body.
-
-        `kind` is what the API budget counts ("get", "list", "update"); writes default to "update".
-        """
-        answer = await self.send(
-            method, url, params=params, json=json, write=write, idempotent=idempotent, kind=kind
-        )
-        return answer.body
+    async def call(self, method: str, url: str, **options: Any) -> dict[str, Any]:
+        """`send`, for callers that need only the decoded JSON body."""
+        return (await self.send(method, url, **options)).body
 
     async def send(
         self,
@@ -209,7 +193,10 @@ class ApiTransport:
         idempotent: bool = True,
         kind: OperationKind | None = None,
     ) -> Answer:
-        """`call`, keeping the answer's request-id beside its body."""
+        """Send the request, retrying what may be retried; the decoded JSON body and its request-id.
+
+        `kind` is what the API budget counts ("get", "list", "update"); writes default to "update".
+        """
         kind = kind or ("update" if write else "get")
 
         def retryable(error: BaseException) -> bool:
