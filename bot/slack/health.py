@@ -82,7 +82,7 @@ async def check_until_ready(
                     on_auth_test(answer)
                 readiness.slack = "ok"
             except Exception as exc:  # any failure just means "not ready yet"; reported, retried
-                readiness.slack = f"failing: {connect_failure(exc)}"
+                readiness.slack = f"failing: {connect_failure(exc, app_token=False)}"
         if readiness.incident_api != "ok":
             try:
                 await incidents.probe()

@@ -28,11 +28,11 @@ _FIXES = {
 }
 
 
-def connect_failure(error: BaseException) -> str:
-    """Why a connect failed, in one line without secrets."""
+def connect_failure(error: BaseException, *, app_token: bool = True) -> str:
+    """Why a call to Slack failed, in one line without secrets (`app_token`: the fix names it)."""
     if isinstance(error, SlackApiError):
         code = str(error.response.get("error") or "unknown_error")
-        fix = _FIXES.get(code)
+        fix = _FIXES.get(code) if app_token else None
         return f"Slack answered {code}" + (f" ({fix})" if fix else "")
     text = str(error).splitlines()[0][:200] if str(error) else ""
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
