@@ -12,7 +12,8 @@ BotError
     ├── PermissionDenied   403: names the application permission that is missing
     ├── Throttled          429 after retries: retry_after seconds
     │   └── BudgetExhausted    the bot's own API budget refused the call; nothing was sent
-    └── Unavailable        5xx, timeouts and connection errors after retries
+    ├── Unavailable        5xx, timeouts and connection errors after retries
+    └── UnreadableAnswer   a success whose body is not the JSON (or the incident) the API documents
 """
 
 from __future__ import annotations
@@ -121,3 +122,10 @@ class BudgetExhausted(Throttled):
 
 class Unavailable(ApiError):
     """The API is down, too slow, or unreachable."""
+
+
+class UnreadableAnswer(ApiError):
+    """The API answered with success, but with a body that cannot be read as what was asked for.
+
+    Asking again brings the same body back, so it is not retried; the person is told with the id.
+    """

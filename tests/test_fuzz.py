@@ -1,5 +1,5 @@
 """Property tests (hypothesis) of what parses outside input: links, command text, the HTTP door, stored
-jobs and button values. Each may refuse, never crash, and what it accepts is what it claims.
+jobs, button values and incident answers. Each may refuse, never crash, and what it accepts is what it claims.
 Bounded (a few hundred examples each, no deadline), so CI time stays small and the same each run."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
 
 from bot.blocks.refs import IncidentRef
-from bot.errors import InvalidIncidentId
+from bot.errors import InvalidIncidentId, UnreadableAnswer
 from bot.incidents.links import parse_command_text, parse_incident_link
 from bot.jobs import JobUnreadable, parse_job
+from bot.models.reading import read_incident
 from bot.slack.ingress import Ingress, Refusal
 
 HOST = "security.microsoft.com"
@@ -121,3 +122,26 @@ def test_a_button_value_is_ours_or_a_value_error(value: str) -> None:
     except ValueError:
         return
     assert ref.id.isdigit() and len(ref.dumps()) <= 3000
+
+
+INCIDENT_FIELDS = [
+    "id", "displayName", "status", "severity", "classification", "determination", "assignedTo",
+    "createdDateTime", "lastUpdateDateTime", "customTags", "systemTags", "comments", "alerts",
+    "recommendedActions", "recommendedHuntingQueries", "incidentId", "tags", "createdTime",
+]  # fmt: skip
+ANSWERS = st.dictionaries(st.sampled_from(INCIDENT_FIELDS), JSONISH, max_size=8).map(
+    lambda d: {**d, "id": d.get("id", "2972395")}
+) | JSONISH
+
+
+@BOUNDED
+@given(ANSWERS)
+def test_an_answer_reads_as_an_incident_or_as_unreadable(raw: Any) -> None:
+    try:
+        reading = read_incident(raw)
+    except UnreadableAnswer:
+        return
+    incident = reading.incident
+    assert incident.id.isdigit()
+    assert set(incident.unreadable_fields) <= {p.path.split(".")[0].split("[")[0] for p in reading.problems}
+    json.dumps(incident.to_json_dict())  # what the cache stores

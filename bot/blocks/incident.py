@@ -2,7 +2,7 @@
 
 Top to bottom: sample-data and merge notes, title, link, key fields, summary, recommended actions,
 hunting queries, latest comments, alerts and affected assets, data freshness, then the actions row.
-The layout has a fixed number of blocks (at most 16), so no incident can push it past Slack's 50.
+The layout has a fixed number of blocks (at most 17), so no incident can push it past Slack's 50.
 """
 
 from __future__ import annotations
@@ -44,6 +44,28 @@ ASSIGNEE_CHARS = 120
 TAGS_SHOWN = 8
 TAG_CHARS = 60
 FALLBACK_TITLE_CHARS = 150
+UNREADABLE_VALUE = "_unknown (unreadable)_"
+# Graph field names → words in the card's note on what could not be read.
+UNREADABLE_NAMES = {
+    "displayName": "title",
+    "status": "status",
+    "severity": "severity",
+    "classification": "classification",
+    "determination": "determination",
+    "assignedTo": "assignee",
+    "createdDateTime": "created",
+    "lastUpdateDateTime": "last updated",
+    "customTags": "tags",
+    "systemTags": "system tags",
+    "description": "description",
+    "summary": "summary",
+    "recommendedActions": "recommended actions",
+    "recommendedHuntingQueries": "hunting queries",
+    "comments": "comments",
+    "alerts": "alerts",
+    "resolvingComment": "resolving comment",
+    "redirectIncidentId": "merge target",
+}
 
 
 @dataclass(frozen=True)
@@ -100,20 +122,35 @@ def _label(text: str) -> str:
 def _fields(incident: Incident) -> dict[str, Any]:
     severity = str(incident.severity)
     assignee = mrkdwn_cut(one_line(incident.assigned_to or ""), ASSIGNEE_CHARS) or "_Unassigned_"
+    unreadable = set(incident.unreadable_fields)
+
+    def field(label: str, name: str, value: str) -> dict[str, Any]:
+        return _field(label, UNREADABLE_VALUE if name in unreadable else value)
+
     fields = [
-        _field("Status", _label(status_label(incident.status))),
-        _field("Severity", f"{severity_marker(severity)} {_label(severity_label(severity))}"),
-        _field("Classification", _label(classification_label(incident.classification))),
-        _field("Determination", _label(determination_label(incident.determination))),
-        _field("Assigned to", assignee),
-        _field("Created", _date(incident.created_date_time)),
-        _field("Last updated", _date(incident.last_update_date_time)),
+        field("Status", "status", _label(status_label(incident.status))),
+        field("Severity", "severity", f"{severity_marker(severity)} {_label(severity_label(severity))}"),
+        field("Classification", "classification", _label(classification_label(incident.classification))),
+        field("Determination", "determination", _label(determination_label(incident.determination))),
+        field("Assigned to", "assignedTo", assignee),
+        field("Created", "createdDateTime", _date(incident.created_date_time)),
+        field("Last updated", "lastUpdateDateTime", _date(incident.last_update_date_time)),
     ]
-    if incident.custom_tags:
-        fields.append(_field("Tags", _tags(incident.custom_tags)))
-    if incident.system_tags:
-        fields.append(_field("System tags", _tags(incident.system_tags)))
+    if incident.custom_tags or "customTags" in unreadable:
+        fields.append(field("Tags", "customTags", _tags(incident.custom_tags)))
+    if incident.system_tags or "systemTags" in unreadable:
+        fields.append(field("System tags", "systemTags", _tags(incident.system_tags)))
     return {"type": "section", "fields": fields}
+
+
+def _unreadable_note(incident: Incident, url: str) -> dict[str, Any] | None:
+    """Which parts of Defender's answer could not be read, so nobody takes "unknown" for a value."""
+    names = [UNREADABLE_NAMES.get(name, "other details") for name in incident.unreadable_fields]
+    if not names:
+        return None
+    parts = ", ".join(dict.fromkeys(names))
+    text = f":warning: Part of Defender's answer could not be read ({parts}): see <{url}|Defender>."
+    return {"type": "context", "elements": [mrkdwn(text)]}
 
 
 def _age(seconds: float) -> str:
@@ -160,6 +197,7 @@ def build_incident_card(snapshot: IncidentSnapshot, ctx: CardContext) -> list[di
         comments_block(incident.comments),
         alerts_block(incident.alerts),
         evidence_block(incident.alerts),
+        _unreadable_note(incident, url),
         _freshness(snapshot, ctx.now),
         actions_block(incident, url, unfurl_url=ctx.unfurl_url, shareable=ctx.shareable),
     ]

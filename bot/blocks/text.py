@@ -160,6 +160,9 @@ _LABELS: dict[str, str] = {
     Determination.NOT_MALICIOUS: "Not malicious",
     Determination.NOT_ENOUGH_DATA_TO_VALIDATE: "Not enough data to validate",
     Determination.OTHER: "Other",
+    # Graph's stand-in for a member newer than the API version asked (same in every enum)
+    "unknownFutureValue": "Unknown (newer value)",
+    "unknown": "Unknown",
 }
 
 

@@ -35,6 +35,7 @@ from bot.errors import (
     PermissionDenied,
     Throttled,
     Unavailable,
+    UnreadableAnswer,
 )
 from bot.state.budget import ApiBudget, OperationKind
 
@@ -278,7 +279,15 @@ class ApiTransport:
             request_id = response.headers.get("request-id") or response.headers.get("x-ms-request-id")
             if not response.content:
                 return Answer({}, request_id)
-            body = response.json()
+            try:
+                body = response.json()
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the decoder
+                if write:  # the write was done: the caller reads the incident back instead
+                    logger.warning("incident API %s %s: unreadable success body", method, response.url.path)
+                    return Answer({}, request_id)
+                raise UnreadableAnswer(
+                    "the answer is not JSON", status=response.status_code, request_id=request_id
+                ) from None
             return Answer(body if isinstance(body, dict) else {"value": body}, request_id)
         error = error_for(response, write=write, permissions=self._permissions)
         logger.info(

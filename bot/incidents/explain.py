@@ -14,6 +14,7 @@ from bot.errors import (
     PermissionDenied,
     Throttled,
     Unavailable,
+    UnreadableAnswer,
 )
 
 
@@ -54,6 +55,12 @@ def explain(error: BotError, incident_id: str | None = None, tenant_id: str | No
         return f"Microsoft's incident API is throttling the bot{hint}{_request_id(error)}"
     if isinstance(error, Unavailable):
         return f"Microsoft's incident API is unavailable right now: {error.message}{_request_id(error)}"
+    if isinstance(error, UnreadableAnswer):
+        about = f"incident {incident_id}" if incident_id else "the incident"
+        return (
+            f"Microsoft's incident API sent an answer about {about} that the bot cannot read "
+            f"({error.message}){_request_id(error)}; open it in the Defender portal"
+        )
     if isinstance(error, AuthError):
         return f"Authentication with Microsoft Entra failed: {error}"
     if isinstance(error, ApiError):

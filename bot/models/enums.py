@@ -2,7 +2,7 @@
 
 Defender adds enum members over time (`awaitingAction` came with `Prefer:
 include-unknown-enum-members`), and the legacy API spells them in PascalCase with older
-determination names. A value the bot does not know is kept as sent, never rejected.
+determination names. A value the bot does not know is kept (camelCased like the rest), never rejected.
 """
 
 from __future__ import annotations
@@ -110,7 +110,8 @@ def _parser(enum: type[E], aliases: dict[str, str]) -> Callable[[object], E | st
         try:
             return enum(name)
         except ValueError:
-            return value  # unknown to this version: keep it exactly as the API sent it
+            # Unknown to this version (or Graph's `unknownFutureValue`): kept, in the same casing.
+            return name
 
     return parse
 

@@ -23,7 +23,7 @@ from bot.models.enums import (
     camel_value,
 )
 from bot.models.evidence import summarize_graph_evidence, summarize_legacy_evidence
-from bot.models.text import clean_strings
+from bot.models.text import OptionalText, Text, Texts, clean_strings
 
 _INCIDENT_RENAMES = {
     "incidentId": "id",
@@ -68,8 +68,8 @@ class _Model(BaseModel):
 class AlertComment(_Model):
     """A comment on an incident, with who wrote it and when."""
 
-    comment: str = ""
-    created_by_display_name: str | None = None
+    comment: Text = ""
+    created_by_display_name: OptionalText = None
     created_date_time: datetime | None = None
 
     @model_validator(mode="before")
@@ -81,27 +81,27 @@ class AlertComment(_Model):
 class EvidenceSummary(_Model):
     """What an alert touched, one readable value per entity."""
 
-    devices: list[str] = Field(default_factory=list)
-    users: list[str] = Field(default_factory=list)
-    mailboxes: list[str] = Field(default_factory=list)
-    ips: list[str] = Field(default_factory=list)
-    urls: list[str] = Field(default_factory=list)
-    files: list[str] = Field(default_factory=list)
-    processes: list[str] = Field(default_factory=list)
+    devices: Texts = Field(default_factory=list)
+    users: Texts = Field(default_factory=list)
+    mailboxes: Texts = Field(default_factory=list)
+    ips: Texts = Field(default_factory=list)
+    urls: Texts = Field(default_factory=list)
+    files: Texts = Field(default_factory=list)
+    processes: Texts = Field(default_factory=list)
 
 
 class Alert(_Model):
     """An alert of an incident, with its evidence summarised."""
 
-    id: str
-    title: str = ""
+    id: Text
+    title: Text = ""
     severity: AnySeverity = "unknown"
-    status: str | None = None  # new, inProgress, resolved (legacy PascalCase normalised)
-    category: str | None = None
+    status: OptionalText = None  # new, inProgress, resolved (legacy PascalCase normalised)
+    category: OptionalText = None
     created_date_time: datetime | None = None
-    mitre_techniques: list[str] = Field(default_factory=list)
-    recommended_actions: str | None = None
-    alert_web_url: str | None = None
+    mitre_techniques: Texts = Field(default_factory=list)
+    recommended_actions: OptionalText = None
+    alert_web_url: OptionalText = None
     evidence: EvidenceSummary = Field(default_factory=EvidenceSummary)
 
     @model_validator(mode="before")
@@ -110,50 +110,49 @@ class Alert(_Model):
         data = _renamed(raw, _ALERT_RENAMES)
         if not isinstance(data, dict):
             return data
-        if isinstance(data.get("id"), int):
-            data["id"] = str(data["id"])
-        _drop_nulls(data, ("severity",))
+        _drop_nulls(data, ("severity", "evidence"))
         if isinstance(data.get("status"), str):
             data["status"] = camel_value(data["status"])
         if isinstance(data.get("evidence"), list):
             data["evidence"] = summarize_graph_evidence(data["evidence"])
         elif "devices" in data or "entities" in data:
-            data["evidence"] = summarize_legacy_evidence(
-                data.get("devices") or [], data.get("entities") or []
-            )
+            devices, entities = _list(data.get("devices")), _list(data.get("entities"))
+            data["evidence"] = summarize_legacy_evidence(devices, entities)
         return data
 
 
 class HuntingQuery(_Model):
     """A recommended advanced-hunting query (KQL)."""
 
-    kql_text: str
+    kql_text: Text = ""
 
 
 class Incident(_Model):
     """A Defender incident in Graph v1.0 terms, whichever API it came from."""
 
-    id: str
-    tenant_id: str | None = None
-    display_name: str = ""
+    id: Text
+    tenant_id: OptionalText = None
+    display_name: Text = ""
     status: AnyStatus = Status.ACTIVE
     severity: AnySeverity = "unknown"
     classification: AnyClassification = "unknown"
     determination: AnyDetermination = "unknown"
-    assigned_to: str | None = None
+    assigned_to: OptionalText = None
     created_date_time: datetime | None = None
     last_update_date_time: datetime | None = None
-    custom_tags: list[str] = Field(default_factory=list)
-    system_tags: list[str] = Field(default_factory=list)
-    description: str | None = None
-    summary: str | None = None
-    recommended_actions: list[str] = Field(default_factory=list)
+    custom_tags: Texts = Field(default_factory=list)
+    system_tags: Texts = Field(default_factory=list)
+    description: OptionalText = None
+    summary: OptionalText = None
+    recommended_actions: Texts = Field(default_factory=list)
     recommended_hunting_queries: list[HuntingQuery] = Field(default_factory=list)
     comments: list[AlertComment] = Field(default_factory=list)
-    incident_web_url: str | None = None
-    redirect_incident_id: str | None = None
-    resolving_comment: str | None = None
+    incident_web_url: OptionalText = None
+    redirect_incident_id: OptionalText = None
+    resolving_comment: OptionalText = None
     alerts: list[Alert] = Field(default_factory=list)
+    # Fields of the API's answer that could not be read (Graph names): shown as unknown on the card.
+    unreadable_fields: tuple[str, ...] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -161,9 +160,6 @@ class Incident(_Model):
         data = _renamed(clean_strings(raw), _INCIDENT_RENAMES)
         if not isinstance(data, dict):
             return data
-        for key in ("id", "redirectIncidentId"):
-            if isinstance(data.get(key), int):
-                data[key] = str(data[key])
         _drop_nulls(data, ("status", "severity", "classification", "determination"))
         actions = data.get("recommendedActions")
         if isinstance(actions, str):
@@ -172,10 +168,13 @@ class Incident(_Model):
             data["recommendedActions"] = _actions_from_alerts(data.get("alerts"))
         return data
 
-    @field_validator("custom_tags", "system_tags", "comments", "alerts", mode="before")
+    @field_validator("comments", "alerts", "recommended_hunting_queries", mode="before")
     @classmethod
     def _null_is_empty(cls, value: Any) -> Any:
-        return [] if value is None else value
+        """Null is an empty collection, and a null element is left out (Graph's schema allows both)."""
+        if value is None:
+            return []
+        return [item for item in value if item is not None] if isinstance(value, list) else value
 
     @property
     def is_redirected(self) -> bool:
@@ -186,10 +185,25 @@ class Incident(_Model):
         return self.model_dump(mode="json", by_alias=True)
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def as_v1_names(raw: Any) -> Any:
+    """A copy of an incident answer with every older field name (its alerts' and comments' too)
+    moved to its Graph v1.0 name: the names validation errors are reported under."""
+    data = _renamed(clean_strings(raw), _INCIDENT_RENAMES)
+    if isinstance(data, dict):
+        for key, renames in (("alerts", _ALERT_RENAMES), ("comments", _COMMENT_RENAMES)):
+            if isinstance(data.get(key), list):
+                data[key] = [_renamed(item, renames) for item in data[key]]
+    return data
+
+
 def _actions_from_alerts(alerts: Any) -> list[str]:
     """An incident without its own recommended actions gets its alerts', each text once."""
     found: list[str] = []
-    for alert in alerts or []:
+    for alert in _list(alerts):
         text = alert.get("recommendedActions") if isinstance(alert, Mapping) else None
         if isinstance(text, str) and text.strip() and text.strip() not in found:
             found.append(text.strip())

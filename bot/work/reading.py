@@ -78,7 +78,15 @@ async def share_incident(work: Work, job: ShareIncident, delivery: Delivery) -> 
     ref, key = job.ref, f"share:{job.click}"
     if not await work.once.begin(key, delivery.id):
         return
-    snapshot = await work.incidents.get(ref.id)
+    try:
+        snapshot = await work.incidents.get(ref.id)
+    except BotError as error:  # the transport has retried what can be; this is the answer
+        await work.once.finish(key)
+        if ref.response_url:
+            text = f"Not shared. {explain(error, ref.id, work.settings.azure_tenant_id)}"
+            await work.respond(ref.response_url, {"response_type": "ephemeral", "replace_original": False,
+                                                  "text": text})  # fmt: skip
+        return
     body = message_card_body(snapshot, work.card_context(), shared_by=job.user_id)
     try:
         await work.slack.chat_postMessage(channel=job.channel_id, **body)
@@ -151,7 +159,9 @@ async def unfurl_links(work: Work, job: UnfurlLinks) -> None:
             text = explain(result, link.incident_id, work.settings.azure_tenant_id)
             unfurls[link.url] = unfurl_error_body(text)
         else:
-            raise result
+            # Each link stands alone: one that fails in a way nobody foresaw costs its own card only.
+            logger.error("unfurl of incident %s failed", link.incident_id, exc_info=result)
+            unfurls[link.url] = unfurl_error_body(f"Incident {link.incident_id} could not be shown.")
     target: dict[str, Any] = (
         {"unfurl_id": job.unfurl_id, "source": job.source}
         if job.source == "composer" and job.unfurl_id

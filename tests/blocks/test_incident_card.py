@@ -14,8 +14,10 @@ from bot.blocks.incident import CardContext, build_incident_card, card_fallback_
 from bot.blocks.refs import IncidentRef, decode_more_value
 from bot.errors import InvalidIncidentId
 from bot.models import IncidentSnapshot
+from bot.models.reading import read_incident
 
 from .conftest import (
+    FETCHED,
     HOSTILE_TITLE,
     NOW,
     PORTAL,
@@ -55,6 +57,20 @@ def resolved_payload() -> dict[str, Any]:
     }
 
 
+def malformed_payload() -> dict[str, Any]:
+    """The normal incident with a field of each kind that does not parse, as a broken answer has them."""
+    payload = normal_payload()
+    payload.update(
+        status={"odd": 1}, createdDateTime="yesterday", customTags="VIP", comments="see portal", severity=[3]
+    )
+    payload["alerts"] = [{"title": "an alert without an id"}, *payload["alerts"]]
+    return payload
+
+
+def unreadable_snapshot() -> IncidentSnapshot:
+    return IncidentSnapshot(incident=read_incident(malformed_payload()).incident, fetched_at=FETCHED)
+
+
 def _cards() -> dict[str, dict[str, Any]]:
     normal = snapshot(normal_payload())
     return {
@@ -67,6 +83,7 @@ def _cards() -> dict[str, dict[str, Any]]:
             snapshot(beta_payload()), context(sample_data=True, shareable=True), user="U04JDOE0001"
         ),
         "card-hostile": message(snapshot(hostile_payload()), context()),
+        "card-unreadable": message(unreadable_snapshot(), context()),
         "card-unfurl": {
             "channel": CHANNEL,
             "ts": "1700003700.001900",
@@ -257,6 +274,18 @@ def test_sample_merged_and_stale_notes() -> None:
     assert stale.startswith(":warning: *Data may be out of date*") and stale.endswith(", 23 min old")
     fresh = _blocks(CARDS["card-normal"])[-2]["elements"][0]["text"]
     assert fresh.startswith(":shield: Microsoft Defender · data as of <!date^")
+
+
+def test_unreadable_fields_are_marked_unknown_and_named_once() -> None:
+    blocks = _blocks(CARDS["card-unreadable"])
+    fields = {f["text"].split("\n")[0]: f["text"].split("\n", 1)[1] for f in blocks[2]["fields"]}
+    for label in ("*Status*", "*Severity*", "*Created*", "*Tags*"):
+        assert fields[label] == "_unknown (unreadable)_", label
+    assert fields["*Assigned to*"] != "_unknown (unreadable)_"
+    [note] = [b for b in blocks if b["type"] == "context" and "could not be read" in _all_text([b])]
+    assert "status, severity, created, tags, comments, alerts" in note["elements"][0]["text"]
+    # the readable alerts are still on the card
+    assert "alerts:*" in _all_text(blocks)
 
 
 def test_stale_card_without_now_has_no_age() -> None:

@@ -91,6 +91,7 @@ class _Fault:
     retry_after: float | None
     path_contains: str | None
     method: str | None
+    body: bytes | None = None  # with status 200: answer these bytes instead of the resource
 
 
 class _ApiError(Exception):
@@ -113,6 +114,7 @@ class FakeIncidentApi:
         self.requests: list[RecordedRequest] = []
         self.incidents: dict[Flavor, dict[str, dict[str, Any]]] = {"v1.0": {}, "beta": {}, "defender": {}}
         self._faults: list[_Fault] = []
+        self._body_type = "application/json"
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
@@ -197,6 +199,18 @@ class FakeIncidentApi:
         stop_failing())."""
         self._faults.append(_Fault(status, count, retry_after, path_contains, method))
 
+    def answer_body_next(
+        self,
+        body: bytes,
+        *,
+        count: int | None = 1,
+        path_contains: str | None = None,
+        content_type: str = "application/json",
+    ) -> None:
+        """Answer the next `count` matching requests 200 with `body` as it is (an unreadable success)."""
+        self._faults.append(_Fault(200, count, None, path_contains, None, body))
+        self._body_type = content_type
+
     def stop_failing(self) -> None:
         """Drop every fault still armed: from now on the API answers normally."""
         self._faults.clear()
@@ -234,6 +248,8 @@ class FakeIncidentApi:
         if self.latency:
             await asyncio.sleep(self.latency)
         fault = self._take_fault(request)
+        if fault is not None and fault.body is not None:
+            return web.Response(body=fault.body, headers={"Content-Type": self._body_type})
         if fault is not None and fault.status == 0:
             assert request.transport is not None
             request.transport.abort()  # the client sees the peer vanish mid-request
