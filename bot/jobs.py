@@ -192,8 +192,25 @@ class FillModal(_Job):
     classification: str | None = Field(None, max_length=60)  # resolve: the one just picked
 
 
+class TellOutOfDate(_Job):
+    """A click or modal action whose card value the bot cannot vouch for: say so, where it happened."""
+
+    kind: Literal["out_of_date"] = "out_of_date"
+    incident_id: str | None = Field(None, pattern=r"^[0-9]{1,20}$")  # when the value named one
+    response_url: str | None = None
+    channel_id: str | None = Field(None, pattern=r"^[CDG][A-Z0-9]{2,30}$")
+    view_id: str | None = Field(None, pattern=r"^V[A-Z0-9]{2,}$")  # an open modal: the answer replaces it
+
+    @field_validator("response_url")
+    @classmethod
+    def _response_url(cls, value: str | None) -> str | None:
+        if value is not None and not is_response_url(value):
+            raise ValueError("not a response_url")
+        return value
+
+
 Job = Annotated[
-    ShowIncident | ShareIncident | UnfurlLinks | RefreshCard | WriteIncident | FillModal,
+    ShowIncident | ShareIncident | UnfurlLinks | RefreshCard | WriteIncident | FillModal | TellOutOfDate,
     Field(discriminator="kind"),
 ]
 _JOB: TypeAdapter[Job] = TypeAdapter(Job)

@@ -133,7 +133,15 @@ class Bot:
         self.people = People(
             self.slack, services.cache, writers=settings.incident_writers, everyone_writes=services.demo
         )
-        self.work = Work(settings, services.incidents, self.slack, self.once, self.people, demo=services.demo)
+        self.work = Work(
+            settings,
+            services.incidents,
+            self.slack,
+            self.once,
+            self.people,
+            services.seal,
+            demo=services.demo,
+        )
         self.ack_first = AckFirst()
         self.intake: Intake = intake or build_intake(settings, services, self.work, self.ack_first)
         self.readiness = Readiness(
@@ -145,7 +153,7 @@ class Bot:
             ),
         )
         # What listeners may ask for by name: they queue work, they never fetch incidents.
-        deps = {"intake": self.intake, "settings": settings, "once": self.once}
+        deps = {"intake": self.intake, "settings": settings, "once": self.once, "seal": services.seal}
         self.authorization = BotAuthorization(self.slack)
         self.app = create_app(
             settings, self.slack, deps, services.metrics, self.authorization, self.ack_first

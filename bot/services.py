@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import redis.asyncio as aioredis
 
+from bot.blocks.seal import CardSeal
 from bot.config.settings import Settings
 from bot.errors import DependencyChanged
 from bot.graph import IncidentApi, TokenProvider, build_http_client, build_incident_api, build_token_provider
@@ -21,6 +22,17 @@ from bot.state.cache import SnapshotStore, build_cache
 from bot.state.flight import FlightLock, LocalFlightLock, RedisFlightLock
 from bot.state.redis_pipeline import AutoPipelineRedis
 from bot.state.shared_cache import Cache, FallbackCache
+
+# Cards drawn without Slack credentials (`incident-bot card`) are previews: their values open nowhere.
+PREVIEW_SEAL_SECRET = "incident-bot card preview"
+
+
+def card_seal(settings: Settings) -> CardSeal:
+    """The seal of card values, keyed by a Slack secret every replica of this app shares (the signing
+    secret, or in Socket Mode the app token): rotating it makes the cards already posted out of date."""
+    secret = settings.slack_signing_secret or settings.slack_app_token
+    return CardSeal(secret.get_secret_value() if secret else PREVIEW_SEAL_SECRET)
+
 
 # How long a cached incident may still be shown (marked stale) while the API is unavailable.
 STALE_KEEP_SECONDS = 24 * 3600
@@ -39,6 +51,11 @@ class Services:
     http: httpx.AsyncClient | None = None
     redis: aioredis.Redis | None = None
     budget: ApiBudget | None = None
+
+    seal: CardSeal = field(init=False)  # every card and listener of the process shares it
+
+    def __post_init__(self) -> None:
+        self.seal = card_seal(self.settings)
 
     @property
     def demo(self) -> bool:

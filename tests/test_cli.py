@@ -21,8 +21,10 @@ from slack_sdk.models.blocks import Block
 import bot
 from bot.blocks.bodies import ephemeral_card_body
 from bot.blocks.incident import CardContext, incident_url
+from bot.blocks.seal import CardSeal
 from bot.graph.demo import DemoIncidentApi
 from bot.models import IncidentSnapshot
+from bot.services import PREVIEW_SEAL_SECRET
 from tests.fakes import TENANT_ID, FakeEntra, FakeIncidentApi
 
 ID = "2972395"
@@ -260,7 +262,8 @@ async def test_card_without_surface_is_the_incident_answer_the_bot_sends(tmp_pat
     assert match is not None
     fetched_at = datetime.fromtimestamp(int(match.group(1)), UTC)
     snapshot = IncidentSnapshot(incident=await DemoIncidentApi().get_incident(ID), fetched_at=fetched_at)
-    ctx = CardContext(portal_url=PORTAL, tenant_id=None, sample_data=True, shareable=True)
+    seal = CardSeal(PREVIEW_SEAL_SECRET)  # no Slack secret is set: the card is a preview
+    ctx = CardContext(portal_url=PORTAL, tenant_id=None, seal=seal, sample_data=True, shareable=True)
     # bot/work/reading.py answers `/incident` with this same function
     assert body == ephemeral_card_body(snapshot, ctx)
 

@@ -4,6 +4,7 @@ Bounded (a few hundred examples each, no deadline), so CI time stays small and t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
 
 from bot.blocks.refs import IncidentRef
+from bot.blocks.seal import CardOutOfDate, CardSeal
 from bot.errors import InvalidIncidentId, UnreadableAnswer
 from bot.incidents.links import parse_command_text, parse_incident_link
 from bot.jobs import JobUnreadable, parse_job
@@ -22,6 +24,7 @@ from bot.slack.ingress import Ingress, Refusal
 
 HOST = "security.microsoft.com"
 SECRET = "fuzz-signing-secret"
+SEAL = CardSeal(SECRET)
 BOUNDED = settings(
     max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -116,12 +119,27 @@ def test_a_stored_job_reads_as_a_job_or_as_unreadable(kind: str, stored: Any) ->
 
 @BOUNDED
 @given(st.text(max_size=200) | JSONISH.map(json.dumps))
-def test_a_button_value_is_ours_or_a_value_error(value: str) -> None:
+def test_a_button_value_is_sealed_by_us_or_out_of_date(value: str) -> None:
     try:
-        ref = IncidentRef.loads(value)
-    except ValueError:
+        ref = SEAL.open(value)
+    except CardOutOfDate:
         return
     assert ref.id.isdigit() and len(ref.dumps()) <= 3000
+
+
+@BOUNDED
+@given(
+    st.builds(IncidentRef, id=st.from_regex(r"[0-9]{1,20}", fullmatch=True)),
+    st.integers(0, 60),
+    st.text(max_size=3),
+)
+def test_a_sealed_value_opens_and_any_change_to_it_does_not(ref: IncidentRef, at: int, junk: str) -> None:
+    value = SEAL.value(ref)
+    assert SEAL.open(value) == ref
+    changed = value[:at] + junk + value[at + 1 :]
+    if changed != value:
+        with contextlib.suppress(CardOutOfDate):
+            assert SEAL.open(changed) == ref  # only a change JSON reads the same way may open
 
 
 INCIDENT_FIELDS = [
@@ -129,9 +147,12 @@ INCIDENT_FIELDS = [
     "createdDateTime", "lastUpdateDateTime", "customTags", "systemTags", "comments", "alerts",
     "recommendedActions", "recommendedHuntingQueries", "incidentId", "tags", "createdTime",
 ]  # fmt: skip
-ANSWERS = st.dictionaries(st.sampled_from(INCIDENT_FIELDS), JSONISH, max_size=8).map(
-    lambda d: {**d, "id": d.get("id", "2972395")}
-) | JSONISH
+ANSWERS = (
+    st.dictionaries(st.sampled_from(INCIDENT_FIELDS), JSONISH, max_size=8).map(
+        lambda d: {**d, "id": d.get("id", "2972395")}
+    )
+    | JSONISH
+)
 
 
 @BOUNDED

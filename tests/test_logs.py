@@ -95,9 +95,9 @@ def traffic_for(slack: FakeSlackApi) -> Callable[[SlackSender], Awaitable[None]]
     async def traffic(sender: SlackSender) -> None:
         assert (await sender.command("31337", slack.response_url("missing"))).status == 200
         await slack.wait_for("response_url:missing")
-        # a button whose value is not one the bot made: the listener fails, the person is told
-        button = click_payload(slack, ActionId.REFRESH, "2972395")
-        button["actions"][0]["value"] = "not-a-reference"
+        # Slack refuses to open a modal: the listener fails, the person is told
+        slack.fail_next("views.open", error="internal_error", status=200)
+        button = click_payload(slack, ActionId.COMMENT, "2972395")
         button["response_url"] = slack.response_url("broken")
         assert (await sender.interact(button)).status == 200
         await slack.wait_for("response_url:broken")

@@ -153,10 +153,9 @@ async def test_the_redis_degraded_gauge_follows_redis(
 
 async def test_a_failed_request_is_counted_as_an_error(start_ready: WorldFactory) -> None:
     world = await start_ready()
-    # a button value the bot never made: the listener raises, the person is told (not a 500)
-    payload = click(world, "message", ActionId.REFRESH)
-    payload["actions"][0]["value"] = "{}"
-    answer = await world.interact(payload)
+    # Slack refuses to open a modal: the listener raises, the person is told (not a 500)
+    world.slack.fail_next("views.open", error="internal_error", status=200)
+    answer = await world.interact(click(world, "message", ActionId.COMMENT))
     assert answer.status == 200
     _, samples, _ = await scrape(world)
     outcomes: dict[str, Any] = {

@@ -40,7 +40,8 @@ from bot.blocks.modals import (
     parse_new_tags,
     resulting_tags,
 )
-from bot.blocks.refs import IncidentRef, decode_more_value, encode_more_value, is_response_url, is_safe_url
+from bot.blocks.refs import IncidentRef, is_response_url, is_safe_url
+from bot.blocks.seal import CardOutOfDate, CardSeal
 from bot.blocks.text import escape_mrkdwn, mrkdwn_cut, slack_date, truncate
 
 __all__ = [
@@ -49,6 +50,8 @@ __all__ = [
     "BlockId",
     "CallbackId",
     "CardContext",
+    "CardOutOfDate",
+    "CardSeal",
     "IncidentRef",
     "Surface",
     "block_kit_builder_url",
@@ -66,9 +69,7 @@ __all__ = [
     "build_usage_text",
     "card_context_for",
     "card_fallback_text",
-    "decode_more_value",
     "determination_block_id",
-    "encode_more_value",
     "ephemeral_card_body",
     "ephemeral_error_body",
     "escape_mrkdwn",

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from bot.blocks.incident import CardContext, build_incident_card, card_fallback_text
 from bot.blocks.messages import build_error_blocks
+from bot.blocks.seal import CardSeal
 from bot.models import IncidentSnapshot
 
 Surface = Literal["message", "unfurl", "ephemeral"]
@@ -34,6 +35,7 @@ class Deployment(Protocol):
 
 def card_context_for(
     deployment: Deployment,
+    seal: CardSeal,
     *,
     sample_data: bool,
     now: datetime,
@@ -44,6 +46,7 @@ def card_context_for(
     return CardContext(
         portal_url=deployment.portal_url,
         tenant_id=deployment.azure_tenant_id,
+        seal=seal,
         sample_data=sample_data,
         unfurl_url=unfurl_url,
         shareable=shareable,

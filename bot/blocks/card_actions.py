@@ -1,7 +1,8 @@
 """The incident card's actions row (chat messages, ephemeral answers and link unfurls).
 
-Every button carries the same `IncidentRef` JSON as its value, so one parser serves all click
-handlers; the overflow menu's options carry "<action-id>:<incident-id>" (150-character limit).
+Every button carries the same sealed `IncidentRef` JSON as its value, so one parser serves all click
+handlers; the overflow menu's options carry "<action-id>:<incident-id>:<seal>" (150-character
+limit). See bot/blocks/seal.py.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.blocks.ids import ActionId, BlockId
-from bot.blocks.refs import button_value, encode_more_value
+from bot.blocks.seal import CardSeal
 from bot.blocks.text import plain
 from bot.models import Incident, Status
 
@@ -28,25 +29,25 @@ def _button(action: ActionId, text: str, value: str, style: str | None = None) -
     return button
 
 
-def _option(action: ActionId, text: str, incident_id: str) -> dict[str, Any]:
-    return {"text": plain(text, 75), "value": encode_more_value(action, incident_id)}
-
-
-def more_menu(incident: Incident) -> dict[str, Any]:
+def more_menu(incident: Incident, seal: CardSeal) -> dict[str, Any]:
     """The overflow menu: Tags… always (so it is never empty), the rest when they apply."""
-    options = [_option(ActionId.TAGS, "Tags…", incident.id)]
+
+    def option(action: ActionId, text: str) -> dict[str, Any]:
+        return {"text": plain(text, 75), "value": seal.option_value(action, incident.id)}
+
+    options = [option(ActionId.TAGS, "Tags…")]
     if incident.status not in (Status.IN_PROGRESS, Status.RESOLVED):
-        options.append(_option(ActionId.IN_PROGRESS, "Set in progress", incident.id))
+        options.append(option(ActionId.IN_PROGRESS, "Set in progress"))
     if incident.assigned_to:
-        options.append(_option(ActionId.UNASSIGN, "Unassign", incident.id))
+        options.append(option(ActionId.UNASSIGN, "Unassign"))
     return {"type": "overflow", "action_id": ActionId.MORE.value, "options": options}
 
 
 def actions_block(
-    incident: Incident, open_url: str, *, unfurl_url: str | None, shareable: bool
+    incident: Incident, open_url: str, seal: CardSeal, *, unfurl_url: str | None, shareable: bool
 ) -> dict[str, Any]:
     """Comment, assign, resolve or reopen, refresh, open in Defender, share (ephemeral cards), more."""
-    value = button_value(incident.id, unfurl_url)
+    value = seal.button_value(incident.id, unfurl_url)
     # One primary button at most: on an ephemeral card the next step is to share it, otherwise to take it.
     unowned = not incident.assigned_to and incident.status != Status.RESOLVED
     take_style = "primary" if unowned and not shareable else None
@@ -72,5 +73,5 @@ def actions_block(
             "url": open_url,
         }
     )
-    elements.append(more_menu(incident))
+    elements.append(more_menu(incident, seal))
     return {"type": "actions", "block_id": BlockId.CARD_ACTIONS.value, "elements": elements}

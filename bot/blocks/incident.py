@@ -23,6 +23,7 @@ from bot.blocks.card_sections import (
     summary_block,
 )
 from bot.blocks.messages import build_sample_data_note
+from bot.blocks.seal import CardSeal
 from bot.blocks.text import (
     as_utc,
     classification_label,
@@ -74,6 +75,7 @@ class CardContext:
 
     portal_url: str  # e.g. "https://security.microsoft.com" (the cloud's portal, trusted)
     tenant_id: str | None  # for ?tid=
+    seal: CardSeal  # seals the buttons' values
     sample_data: bool = False  # demo mode: every card marked as sample data
     unfurl_url: str | None = None  # set when the card is an unfurl of this link
     shareable: bool = False  # ephemeral card: show "Share in channel"
@@ -199,7 +201,7 @@ def build_incident_card(snapshot: IncidentSnapshot, ctx: CardContext) -> list[di
         evidence_block(incident.alerts),
         _unreadable_note(incident, url),
         _freshness(snapshot, ctx.now),
-        actions_block(incident, url, unfurl_url=ctx.unfurl_url, shareable=ctx.shareable),
+        actions_block(incident, url, ctx.seal, unfurl_url=ctx.unfurl_url, shareable=ctx.shareable),
     ]
     return [block for block in blocks if block is not None]
 

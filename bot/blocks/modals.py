@@ -1,7 +1,8 @@
 """Modals opened from the incident card: add comment, assign, resolve (and edit tags, in tags_modal).
 
-Each view carries the `IncidentRef` it acts on in `private_metadata`. Value encodings that a
-submission handler must parse back (determination options) live next to their builder.
+Each view carries the sealed `IncidentRef` it acts on in `private_metadata` (bot/blocks/seal.py).
+Value encodings that a submission handler must parse back (determination options) live next to
+their builder.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.blocks.ids import ActionId, BlockId, CallbackId
-from bot.blocks.refs import IncidentRef
+from bot.blocks.seal import Sealed
 from bot.blocks.tags_modal import build_tags_modal, parse_new_tags, resulting_tags
 from bot.blocks.text import (
     bold,
@@ -44,7 +45,7 @@ ASSIGNEE_MAX_CHARS = 254  # the longest an email address can be
 ERROR_CHARS = 300
 
 
-def build_comment_modal(ref: IncidentRef, incident_title: str) -> dict[str, Any]:
+def build_comment_modal(ref: Sealed, incident_title: str) -> dict[str, Any]:
     """Add a comment to the incident (saved in Defender under the app's name, with the author's)."""
     element = textarea(ActionId.COMMENT_TEXT, COMMENT_MAX_CHARS, "What did you find or do?")
     blocks = [
@@ -59,7 +60,7 @@ def build_comment_modal(ref: IncidentRef, incident_title: str) -> dict[str, Any]
     return modal_view(CallbackId.COMMENT_MODAL, "Add comment", "Add comment", ref, blocks)
 
 
-def build_assign_modal(ref: IncidentRef, current_assignee: str | None) -> dict[str, Any]:
+def build_assign_modal(ref: Sealed, current_assignee: str | None) -> dict[str, Any]:
     """Assign the incident to a Slack user (their email) or to an email address typed in."""
     current = bold(current_assignee, 200) if current_assignee and current_assignee.strip() else ""
     user = {
@@ -134,9 +135,7 @@ def _determination_options(classification: Classification) -> list[dict[str, Any
     ]
 
 
-def build_resolve_modal(
-    ref: IncidentRef, incident: Incident, classification: str | None = None
-) -> dict[str, Any]:
+def build_resolve_modal(ref: Sealed, incident: Incident, classification: str | None = None) -> dict[str, Any]:
     """Resolve with classification, determination (narrowed once a classification is chosen), comment."""
     # `classification` is what the user just picked (the app views.update's on ActionId.CLASSIFICATION);
     # without one, the incident's own classification, else every determination grouped by classification.

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.blocks.ids import ActionId, CallbackId
 from bot.blocks.modals import build_assign_modal, build_comment_modal, build_resolve_modal
-from bot.blocks.refs import IncidentRef
+from bot.blocks.seal import Sealed
 from bot.blocks.tags_modal import build_tags_modal
 from bot.blocks.text import mrkdwn, mrkdwn_cut, plain
 from bot.blocks.view_parts import incident_line
@@ -25,31 +25,31 @@ MODAL_TITLES = {
 }
 
 
-def _pending(modal: ActionId, ref: IncidentRef, blocks: list[dict[str, Any]]) -> dict[str, Any]:
+def _pending(modal: ActionId, ref: Sealed, blocks: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": CallbackId.PENDING_MODAL.value,
         "title": plain(MODAL_TITLES[modal], 24),
         "close": plain("Close", 24),
-        "private_metadata": ref.dumps(),
+        "private_metadata": ref.value,
         "blocks": blocks,
     }
 
 
-def build_loading_modal(modal: ActionId, ref: IncidentRef) -> dict[str, Any]:
+def build_loading_modal(modal: ActionId, ref: Sealed) -> dict[str, Any]:
     """What opens on the click: the incident's number and "Loading…", nothing to submit yet."""
     loading = {"type": "context", "elements": [mrkdwn(":hourglass_flowing_sand: Loading the incident…")]}
     return _pending(modal, ref, [incident_line(ref.id, ""), loading])
 
 
-def build_notice_modal(modal: ActionId, ref: IncidentRef, text: str) -> dict[str, Any]:
+def build_notice_modal(modal: ActionId, ref: Sealed, text: str) -> dict[str, Any]:
     """The modal replaced by a short explanation (a refusal, or why the incident could not be read)."""
     notice = {"type": "section", "text": mrkdwn(mrkdwn_cut(text, NOTICE_CHARS))}
     return _pending(modal, ref, [incident_line(ref.id, ""), notice])
 
 
 def build_modal_for(
-    modal: ActionId, ref: IncidentRef, incident: Incident, classification: str | None = None
+    modal: ActionId, ref: Sealed, incident: Incident, classification: str | None = None
 ) -> dict[str, Any]:
     """The modal the click asked for, filled from the incident (resolve: narrowed to `classification`)."""
     match modal:
@@ -62,6 +62,16 @@ def build_modal_for(
         case ActionId.TAGS:
             return build_tags_modal(ref, incident.custom_tags)
     raise ValueError(f"{modal} opens no modal")
+
+
+def build_out_of_date_modal(text: str) -> dict[str, Any]:
+    """What a modal whose private_metadata the bot cannot vouch for becomes: why nothing was done."""
+    return {
+        "type": "modal",
+        "title": plain("Out of date", 24),
+        "close": plain("Close", 24),
+        "blocks": [{"type": "section", "text": mrkdwn(mrkdwn_cut(text, NOTICE_CHARS))}],
+    }
 
 
 def build_problem_modal(text: str) -> dict[str, Any]:

@@ -1,17 +1,17 @@
 """What a card button's `value` and a modal's `private_metadata` carry: which incident, and where.
 
-Slack hands these strings back on every click and submission, so they are parsed as untrusted input:
-`IncidentRef.loads` accepts only a small, versioned JSON object with a valid incident id.
+Slack hands these strings back on every click and submission, so they go out sealed and come back
+through `bot.blocks.seal.CardSeal.open`, which accepts only what this bot sealed: a small,
+versioned JSON object with a valid incident id.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Self
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from bot.blocks.ids import ActionId
 from bot.models import validate_incident_id
 
 # private_metadata holds at most 3000 characters; a button value 2000.
@@ -100,52 +100,6 @@ class IncidentRef(BaseModel):
         if len(text) > MAX_REF_CHARS:
             raise ValueError(f"incident reference is {len(text)} characters (limit {MAX_REF_CHARS})")
         return text
-
-    @classmethod
-    def loads(cls, text: str) -> Self:
-        """Parse a button value / private_metadata string; ValueError if it is not one of ours."""
-        if not isinstance(text, str) or not text:
-            raise ValueError("empty incident reference")
-        if len(text) > MAX_REF_CHARS:
-            raise ValueError(f"incident reference is {len(text)} characters (limit {MAX_REF_CHARS})")
-        try:
-            return cls.model_validate_json(text)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()
-            )
-            raise ValueError(f"invalid incident reference: {problems}") from None
-
-
-def button_value(incident_id: str, unfurl_url: str | None = None) -> str:
-    """The value of every card button: the ref with the unfurl URL, or without it if that is too long."""
-    if unfurl_url is not None and is_safe_url(unfurl_url):
-        text = IncidentRef(id=incident_id, url=unfurl_url).model_dump_json(exclude_none=True)
-        if len(text) <= MAX_BUTTON_VALUE_CHARS:
-            return text
-    return IncidentRef(id=incident_id).dumps()
-
-
-# Overflow option values are limited to 150 characters, so they carry "<action-id>:<incident-id>" only;
-# the unfurl URL, if any, is in the block_actions payload's container.
-_MORE_VALUE = re.compile(r"(?P<action>[a-z-]{1,60}):(?P<id>[0-9]{1,20})")
-
-
-def encode_more_value(action: ActionId, incident_id: str) -> str:
-    """Value of an overflow option: which action, on which incident."""
-    return f"{action.value}:{validate_incident_id(incident_id)}"
-
-
-def decode_more_value(value: str) -> tuple[ActionId, str]:
-    """Parse an overflow option value back into (action, incident id); ValueError if it is not ours."""
-    match = _MORE_VALUE.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError("invalid overflow option value")
-    try:
-        action = ActionId(match["action"])
-    except ValueError:
-        raise ValueError("unknown overflow action") from None
-    return action, match["id"]
 
 
 def ref_for_click(body: dict[str, Any], incident_id: str, button_ref: IncidentRef | None) -> IncidentRef:

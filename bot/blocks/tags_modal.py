@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.blocks.ids import ActionId, BlockId, CallbackId
-from bot.blocks.refs import IncidentRef
+from bot.blocks.seal import Sealed
 from bot.blocks.text import one_line, plain
 from bot.blocks.view_parts import context_block, incident_line, input_block, modal_view, option
 
@@ -29,7 +29,7 @@ def _offered_tags(tags: Sequence[str]) -> list[str]:
     return offered[:MAX_OPTIONS]
 
 
-def build_tags_modal(ref: IncidentRef, current_tags: Sequence[str]) -> dict[str, Any]:
+def build_tags_modal(ref: Sealed, current_tags: Sequence[str]) -> dict[str, Any]:
     """Edit custom tags: current tags preselected (unselect to remove), new ones comma separated."""
     offered = _offered_tags(current_tags)
     blocks: list[dict[str, Any]] = [incident_line(ref.id, "")]

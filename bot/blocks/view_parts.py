@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.blocks.ids import ActionId, CallbackId
-from bot.blocks.refs import IncidentRef
+from bot.blocks.seal import Sealed
 from bot.blocks.text import mrkdwn, mrkdwn_cut, one_line, plain
 
 TITLE_CHARS = 300
@@ -31,16 +31,16 @@ def input_block(
 
 
 def modal_view(
-    callback: CallbackId, title: str, submit: str, ref: IncidentRef, blocks: list[dict[str, Any]]
+    callback: CallbackId, title: str, submit: str, ref: Sealed, blocks: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """A modal with Cancel and `submit` buttons, carrying `ref` in private_metadata."""
+    """A modal with Cancel and `submit` buttons, carrying the sealed `ref` in private_metadata."""
     return {
         "type": "modal",
         "callback_id": callback.value,
         "title": plain(title, 24),
         "submit": plain(submit, 24),
         "close": plain("Cancel", 24),
-        "private_metadata": ref.dumps(),
+        "private_metadata": ref.value,
         "blocks": blocks,
     }
 

@@ -24,7 +24,7 @@ from bot.errors import BotError, InvalidIncidentId
 from bot.incidents.explain import explain
 from bot.incidents.links import parse_command_text, parse_incident_link
 from bot.models import IncidentSnapshot
-from bot.services import open_services
+from bot.services import card_seal, open_services
 
 PREVIEW_WARNING = (
     "this link contains the incident's data: opening it hands the card to Slack's "
@@ -107,6 +107,7 @@ def _card_body(found: _Found, settings: Settings, surface: Surface, unfurl_url: 
     snapshot = found.snapshot
     ctx = card_context_for(
         settings,
+        card_seal(settings),
         sample_data=found.sample_data,
         now=datetime.now(UTC),
         unfurl_url=unfurl_url if surface == "unfurl" else None,

@@ -16,13 +16,14 @@ from bot.jobs import (
     RefreshCard,
     ShareIncident,
     ShowIncident,
+    TellOutOfDate,
     UnfurlLinks,
     WriteIncident,
     parse_job,
     reply_address,
 )
 from bot.state.intake import Delivery, GiveUp
-from bot.work import modals, reading, writing
+from bot.work import modals, notices, reading, writing
 from bot.work.context import Work
 
 __all__ = ["Delivery", "Work", "handle", "on_dead"]
@@ -51,6 +52,8 @@ async def handle(work: Work, delivery: Delivery) -> None:
             await writing.write(work, job, delivery)
         case FillModal():
             await modals.fill_modal(work, job)
+        case TellOutOfDate():
+            await notices.tell_out_of_date(work, job)
         case _:
             assert_never(job)
 
@@ -70,7 +73,7 @@ async def on_dead(work: Work, delivery: Delivery) -> None:
             await reading.tell_gave_up(work, job)
         case WriteIncident():
             await writing.gave_up(work, job)
-        case UnfurlLinks() | RefreshCard() | FillModal():
+        case UnfurlLinks() | RefreshCard() | FillModal() | TellOutOfDate():
             return
 
 

@@ -1,4 +1,5 @@
-"""What every job handler shares: settings, the incident service, Slack, once-only keys, people."""
+"""What every job handler shares: settings, the incident service, Slack, once-only keys, people and
+the seal of card values."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.bodies import card_context_for
 from bot.blocks.incident import CardContext
+from bot.blocks.seal import CardSeal
 from bot.config import Settings
 from bot.incidents.service import IncidentService
 from bot.people import People
@@ -26,6 +28,7 @@ class Work:
         slack: AsyncWebClient,
         once: Once,
         people: People,
+        seal: CardSeal,
         *,
         demo: bool,
     ) -> None:
@@ -34,6 +37,7 @@ class Work:
         self.slack = slack
         self.once = once
         self.people = people
+        self.seal = seal
         self.demo = demo
 
     async def respond(self, response_url: str, body: dict[str, Any]) -> None:
@@ -46,6 +50,7 @@ class Work:
         """How cards are drawn in this deployment (portal, tenant, demo marking)."""
         return card_context_for(
             self.settings,
+            self.seal,
             sample_data=self.demo,
             now=datetime.now(UTC),
             unfurl_url=unfurl_url,

@@ -22,15 +22,17 @@ _GONE = {"not_found", "hash_conflict", "view_not_found"}
 async def fill_modal(work: Work, job: FillModal) -> None:
     """Replace the loading modal: refused before anything is typed, or the modal with the incident."""
     if not await work.people.may_write(job.user_id):
-        await _update(work, job, build_notice_modal(job.modal, job.ref, work.people.refusal_text()))
+        await _update(
+            work, job, build_notice_modal(job.modal, work.seal.seal(job.ref), work.people.refusal_text())
+        )
         return
     try:
         snapshot = await work.incidents.get(job.ref.id)
     except BotError as error:
         text = explain(error, job.ref.id, work.settings.azure_tenant_id)
-        await _update(work, job, build_notice_modal(job.modal, job.ref, text))
+        await _update(work, job, build_notice_modal(job.modal, work.seal.seal(job.ref), text))
         return
-    view = build_modal_for(job.modal, job.ref, snapshot.incident, job.classification)
+    view = build_modal_for(job.modal, work.seal.seal(job.ref), snapshot.incident, job.classification)
     await _update(work, job, view)
 
 

@@ -15,6 +15,7 @@ from slack_sdk.models.views import View
 
 from bot.blocks.incident import CardContext
 from bot.blocks.refs import is_safe_url
+from bot.blocks.seal import CardSeal
 from bot.models import Incident, IncidentSnapshot
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -207,9 +208,13 @@ def snapshot(payload: dict[str, Any], **extra: Any) -> IncidentSnapshot:
     return IncidentSnapshot(incident=Incident.model_validate(payload), fetched_at=FETCHED, **extra)
 
 
+# The seal of the golden cards and modals: a fixed secret, so their values are the same every run.
+SEAL = CardSeal("golden-signing-secret")
+
+
 def context(**extra: Any) -> CardContext:
     """The card context of the usual tenant, with the renderer's fixed `now`."""
-    return CardContext(portal_url=PORTAL, tenant_id=TENANT, now=NOW, **extra)
+    return CardContext(portal_url=PORTAL, tenant_id=TENANT, seal=SEAL, now=NOW, **extra)
 
 
 def strings(node: Any, path: str = "$") -> Iterator[tuple[str, str, bool]]:

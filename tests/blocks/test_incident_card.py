@@ -11,7 +11,7 @@ import pytest
 
 from bot.blocks.ids import ActionId, BlockId
 from bot.blocks.incident import CardContext, build_incident_card, card_fallback_text, incident_url
-from bot.blocks.refs import IncidentRef, decode_more_value
+from bot.blocks.refs import IncidentRef
 from bot.errors import InvalidIncidentId
 from bot.models import IncidentSnapshot
 from bot.models.reading import read_incident
@@ -21,6 +21,7 @@ from .conftest import (
     HOSTILE_TITLE,
     NOW,
     PORTAL,
+    SEAL,
     TENANT,
     assert_no_raw_controls,
     assert_within_limits,
@@ -228,7 +229,7 @@ def test_buttons_carry_the_incident_ref_and_the_unfurl_url() -> None:
     actions = _actions(_blocks(CARDS["card-unfurl"]))
     for action_id, element in actions.items():
         if element["type"] == "button" and action_id != ActionId.OPEN:
-            assert IncidentRef.loads(element["value"]) == IncidentRef(id="2972395", url=UNFURL_URL)
+            assert SEAL.open(element["value"]) == IncidentRef(id="2972395", url=UNFURL_URL)
     assert actions[ActionId.OPEN]["url"] == UNFURL_URL
 
 
@@ -236,7 +237,7 @@ def test_unfurl_url_too_long_for_a_button_value_is_left_out() -> None:
     long_url = f"{PORTAL}/incidents/2972395?tid={TENANT}&x={'a' * 2100}"
     for url in (long_url, "https://security.microsoft.com/incidents/1|<!here>"):
         actions = _actions(build_incident_card(snapshot(normal_payload()), context(unfurl_url=url)))
-        assert IncidentRef.loads(actions[ActionId.COMMENT]["value"]) == IncidentRef(id="2972395")
+        assert SEAL.open(actions[ActionId.COMMENT]["value"]) == IncidentRef(id="2972395")
 
 
 def test_active_card_offers_resolve_and_resolved_card_reopen() -> None:
@@ -256,14 +257,14 @@ def test_share_button_only_on_shareable_cards_and_first() -> None:
 
 def test_overflow_options_encode_action_and_incident() -> None:
     more = _actions(_blocks(CARDS["card-normal"]))[ActionId.MORE]
-    decoded = [decode_more_value(o["value"]) for o in more["options"]]
+    decoded = [SEAL.open_option(o["value"]) for o in more["options"]]
     assert decoded == [
         (ActionId.TAGS, "2972395"),
         (ActionId.IN_PROGRESS, "2972395"),
         (ActionId.UNASSIGN, "2972395"),
     ]
     resolved = _actions(_blocks(CARDS["card-resolved"]))[ActionId.MORE]
-    assert [decode_more_value(o["value"])[0] for o in resolved["options"]] == [ActionId.TAGS]
+    assert [SEAL.open_option(o["value"])[0] for o in resolved["options"]] == [ActionId.TAGS]
 
 
 def test_sample_merged_and_stale_notes() -> None:
@@ -289,7 +290,7 @@ def test_unreadable_fields_are_marked_unknown_and_named_once() -> None:
 
 
 def test_stale_card_without_now_has_no_age() -> None:
-    ctx = CardContext(portal_url=PORTAL, tenant_id=TENANT)
+    ctx = CardContext(portal_url=PORTAL, tenant_id=TENANT, seal=SEAL)
     stale = build_incident_card(snapshot(normal_payload(), stale=True), ctx)[-2]["text"]["text"]
     assert "old" not in stale and NOW  # the card reads no clock of its own
 
@@ -327,7 +328,10 @@ def test_a_stale_card_says_its_age_in_seconds_when_younger_than_a_minute() -> No
     fetched = snapshot(normal_payload()).fetched_at
     stale = snapshot(normal_payload(), stale=True)
     ctx = CardContext(
-        portal_url="https://security.microsoft.com", tenant_id=None, now=fetched + timedelta(seconds=12)
+        portal_url="https://security.microsoft.com",
+        tenant_id=None,
+        seal=SEAL,
+        now=fetched + timedelta(seconds=12),
     )
     blocks = build_incident_card(stale, ctx)
     text = json.dumps(blocks)

@@ -18,6 +18,7 @@ from bot.blocks.pending_modals import (
 from bot.blocks.refs import IncidentRef
 from bot.people import NOT_ALLOWED
 from tests.blocks.conftest import (
+    SEAL,
     assert_view_within_limits,
     hostile_payload,
     normal_payload,
@@ -25,7 +26,8 @@ from tests.blocks.conftest import (
     snapshot,
 )
 
-REF = IncidentRef(id="2972395", channel="C0SOC", ts="1700000000.000100")
+PLACE = IncidentRef(id="2972395", channel="C0SOC", ts="1700000000.000100")
+REF = SEAL.seal(PLACE)
 BUTTONS = [ActionId.COMMENT, ActionId.ASSIGN, ActionId.RESOLVE, ActionId.TAGS]
 VIEWS = {
     "modal-loading-comment": build_loading_modal(ActionId.COMMENT, REF),
@@ -49,7 +51,7 @@ def test_pending_views_match_golden(name: str, golden: Callable[[str, Any], None
 def test_the_loading_modal_has_nothing_to_submit_and_carries_the_card(button: ActionId) -> None:
     view = build_loading_modal(button, REF)
     assert view["callback_id"] == CallbackId.PENDING_MODAL and "submit" not in view
-    assert IncidentRef.loads(view["private_metadata"]) == REF
+    assert SEAL.open(view["private_metadata"]) == PLACE
     assert "Incident 2972395" in json.dumps(view)
 
 

@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from benchmarks.harness import World
 from bot.blocks.ids import ActionId, BlockId, CallbackId
 from bot.blocks.refs import IncidentRef
+from bot.blocks.seal import CardSeal
 from tests.durability.conftest import (
     StartReplicas,
     incident_gets,
@@ -32,7 +33,7 @@ from tests.durability.conftest import (
     unfurl_counts,
     wait_until,
 )
-from tests.world import CHANNEL, link_shared
+from tests.world import CHANNEL, SIGNING_SECRET, link_shared
 
 SPEC_RECOVERY_SECONDS = 15.0
 SLACK_DATA = Path(__file__).parent.parent / "data" / "slack"
@@ -113,7 +114,7 @@ def comment_submission(incident_id: str, text: str, view_id: str) -> dict[str, A
         id=view_id,
         root_view_id=view_id,
         callback_id=CallbackId.COMMENT_MODAL.value,
-        private_metadata=ref.dumps(),
+        private_metadata=CardSeal(SIGNING_SECRET).value(ref),
         state={"values": values},
     )
     return payload

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.blocks.seal import CardSeal
 from bot.config.settings import Settings
 from bot.server import Bot
 from bot.services import open_services
@@ -19,6 +20,8 @@ from tests.fakes import TENANT_ID, FakeIncidentApi, FakeSlackApi
 from tests.world import BOT_TOKEN, SIGNING_SECRET, WRITER, HttpAnswer, SlackSender
 
 READER = "U0READER"
+# The seal the bot under test derives from SIGNING_SECRET: values built with it open as the bot's own.
+SEAL = CardSeal(SIGNING_SECRET)
 SLACK_DATA = Path(__file__).parent.parent / "data" / "slack"
 PORTAL = "https://security.microsoft.com"
 

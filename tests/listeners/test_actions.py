@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from bot.blocks.ids import ActionId, BlockId
-from bot.blocks.refs import IncidentRef, button_value, encode_more_value
 from tests.fakes import FakeSlackApi, SlackCall
-from tests.listeners.conftest import SlackWorld, WorldFactory, portal_link, slack_payload
+from tests.listeners.conftest import SEAL, SlackWorld, WorldFactory, portal_link, slack_payload
 from tests.world import CHANNEL, WRITER
 
 INCIDENT = "2972395"
@@ -54,7 +53,7 @@ def click(
             "action_id": action.value,
             "block_id": BlockId.CARD_ACTIONS.value,
             "text": {"type": "plain_text", "text": action.value},
-            "value": button_value(incident_id, unfurl_url),
+            "value": SEAL.button_value(incident_id, unfurl_url),
         }
     else:
         element = copy.deepcopy(action)
@@ -76,7 +75,7 @@ def more(action: ActionId, incident_id: str = INCIDENT) -> dict[str, Any]:
         "action_id": ActionId.MORE.value,
         "selected_option": {
             "text": {"type": "plain_text", "text": action.value},
-            "value": encode_more_value(action, incident_id),
+            "value": SEAL.option_value(action, incident_id),
         },
     }
 
@@ -199,7 +198,7 @@ async def test_click_in_an_unfurl_the_bot_made_redraws_that_unfurl(world: SlackW
     await world.event(event)
     [unfurl] = await world.slack.wait_for("chat.unfurl")
     button = card_element(unfurl.args["unfurls"][UNFURL_URL]["blocks"], ActionId.ASSIGN_ME)
-    assert IncidentRef.loads(button["value"]).url == UNFURL_URL
+    assert SEAL.open(button["value"]).url == UNFURL_URL
     await world.interact(click(world, "unfurl", button))
     await world.settle()
     [_, redraw] = world.slack.calls_to("chat.unfurl")

@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from bot.blocks.ids import ActionId, BlockId
-from bot.blocks.refs import IncidentRef
-from tests.listeners.conftest import SlackWorld
+from tests.listeners.conftest import SEAL, SlackWorld
 from tests.listeners.test_actions import (
     CONTAINERS,
     INCIDENT,
@@ -94,7 +93,7 @@ async def test_add_comment_opens_the_comment_modal_carrying_the_cards_place(
     [text_input] = [b for b in view["blocks"] if b.get("block_id") == BlockId.COMMENT_INPUT]
     assert text_input["element"]["multiline"] is True
     assert text_input["element"]["max_length"] == 1000  # Slack refuses longer text in the modal
-    ref = IncidentRef.loads(view["private_metadata"])
+    ref = SEAL.open(view["private_metadata"])
     assert ref.id == INCIDENT
     assert ref.response_url == world.slack.response_url("click")
     if container == "unfurl":

@@ -10,7 +10,8 @@ import pytest
 from bot.blocks.ids import ActionId
 from tests.listeners.conftest import SlackWorld
 from tests.listeners.test_actions import click
-from tests.listeners.test_views import comment_values, modal, submission
+from tests.listeners.test_views import assign_values, modal, submission
+from tests.world import WRITER
 
 REFERENCE = re.compile(r"`([0-9a-f]{12})`")
 
@@ -36,9 +37,9 @@ async def test_a_failing_command_is_answered_in_its_ack_with_the_reference(
 async def test_a_failing_click_is_answered_ephemerally_with_the_reference(
     world: SlackWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    payload = click(world, "message", ActionId.REFRESH)
-    payload["actions"][0]["value"] = '{"v": 1, "id": "not-an-id"}'
-    answer = await world.interact(payload)
+    # Slack refuses to open the modal: the listener fails, the person is told with a reference
+    world.slack.fail_next("views.open", error="internal_error", status=200)
+    answer = await world.interact(click(world, "message", ActionId.COMMENT))
     assert answer.status == 200  # Slack shows no error of its own; the note says what happened
     [told] = await world.slack.wait_for("response_url:click")
     assert told.args["response_type"] == "ephemeral" and told.args["replace_original"] is False
@@ -50,9 +51,9 @@ async def test_a_failing_click_is_answered_ephemerally_with_the_reference(
 async def test_a_failing_submission_pushes_a_notice_over_the_form(
     world: SlackWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    view = await modal(world, "comment")
-    view["private_metadata"] = "garbage"
-    answer = await world.interact(submission(view, comment_values("seen")))
+    view = await modal(world, "assign")
+    world.slack.fail_next("users.info", error="internal_error", status=200)  # the assignee's e-mail
+    answer = await world.interact(submission(view, assign_values(user=WRITER)))
     assert answer.status == 200
     body = answer.json()
     assert body["response_action"] == "push"  # the form stays underneath, as typed
@@ -66,7 +67,8 @@ async def test_a_failing_request_is_logged_without_its_payload(
     world: SlackWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    payload = click(world, "message", ActionId.REFRESH)
-    payload["actions"][0]["value"] = "SECRET-LOOKING-VALUE-1234"
+    world.slack.fail_next("views.open", error="internal_error", status=200)
+    payload = click(world, "message", ActionId.COMMENT)
+    payload["trigger_id"] = "SECRET-LOOKING-VALUE-1234"
     await world.interact(payload)
     assert "SECRET-LOOKING-VALUE-1234" not in caplog.text.split("Traceback")[0]

@@ -1,7 +1,12 @@
-"""Card buttons and menus: modals open while trigger_id is fresh; everything else is queued, then acked."""
+"""Card buttons and menus: modals open while trigger_id is fresh; everything else is queued, then acked.
+
+What a click acts on comes from its sealed value only (bot/blocks/seal.py); a value the bot cannot
+vouch for is answered "this card is out of date", and nothing is done.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -9,7 +14,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.ids import ActionId
 from bot.blocks.pending_modals import build_loading_modal
-from bot.blocks.refs import IncidentRef, decode_more_value, ref_for_click
+from bot.blocks.refs import IncidentRef, is_response_url, ref_for_click
+from bot.blocks.seal import CardOutOfDate, CardSeal, Sealed
 from bot.jobs import (
     AssignToMe,
     Change,
@@ -18,6 +24,7 @@ from bot.jobs import (
     Reopen,
     ShareIncident,
     StartProgress,
+    TellOutOfDate,
     Unassign,
     WriteIncident,
     submit_job,
@@ -34,6 +41,8 @@ DIRECT_WRITES: dict[ActionId, Change] = {
 }
 MODAL_BUTTONS = (ActionId.COMMENT, ActionId.ASSIGN, ActionId.RESOLVE, ActionId.TAGS)
 DOUBLE_CLICK_SECONDS = 5
+_CHANNEL = re.compile(r"[CDG][A-Z0-9]{2,30}")
+_VIEW = re.compile(r"V[A-Z0-9]{2,}")
 
 
 def register(app: AsyncApp) -> None:
@@ -47,13 +56,38 @@ def register(app: AsyncApp) -> None:
         app.action(action_id.value)(handle_modal_button)
 
 
-def _clicked(body: dict[str, Any], action: dict[str, Any]) -> tuple[ActionId, IncidentRef]:
+def _opened(body: dict[str, Any], action: dict[str, Any], seal: CardSeal) -> tuple[ActionId, IncidentRef]:
     """Which action on which incident, and where its card is, from a button or an overflow option."""
     if action["action_id"] == ActionId.MORE:
-        chosen, incident_id = decode_more_value(action["selected_option"]["value"])
+        chosen, incident_id = seal.open_option((action.get("selected_option") or {}).get("value"))
         return chosen, ref_for_click(body, incident_id, None)
-    button_ref = IncidentRef.loads(action["value"])
+    button_ref = seal.open(action.get("value"))
     return ActionId(action["action_id"]), ref_for_click(body, button_ref.id, button_ref)
+
+
+def out_of_date_job(body: dict[str, Any], error: CardOutOfDate) -> TellOutOfDate:
+    """Where to say that a card or modal is out of date: the open modal, the card, or the channel."""
+    url = body.get("response_url")
+    channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id")
+    view_id = (body.get("view") or {}).get("id")
+    return TellOutOfDate(
+        user_id=body["user"]["id"],
+        incident_id=error.incident_id,
+        response_url=url if isinstance(url, str) and is_response_url(url) else None,
+        channel_id=channel if isinstance(channel, str) and _CHANNEL.fullmatch(channel) else None,
+        view_id=view_id if isinstance(view_id, str) and _VIEW.fullmatch(view_id) else None,
+    )
+
+
+async def _clicked(
+    body: dict[str, Any], action: dict[str, Any], seal: CardSeal, intake: Intake
+) -> tuple[ActionId, IncidentRef] | None:
+    """The click's action and card, or None once the person is being told the card is out of date."""
+    try:
+        return _opened(body, action, seal)
+    except CardOutOfDate as error:
+        await submit_job(intake, out_of_date_job(body, error))
+        return None
 
 
 def click_key(body: dict[str, Any], action: dict[str, Any]) -> str:
@@ -62,10 +96,13 @@ def click_key(body: dict[str, Any], action: dict[str, Any]) -> str:
 
 
 async def handle_share(
-    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], intake: Intake, once: Once
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], intake: Intake, once: Once, seal: CardSeal
 ) -> None:
     """Post the ephemeral card in the channel for everyone (once, however often it is clicked)."""
-    _, ref = _clicked(body, action)
+    if (clicked := await _clicked(body, action, seal, intake)) is None:
+        await ack()
+        return
+    _, ref = clicked
     if not await once.first_within(f"click:{body['user']['id']}:share:{ref.id}", DOUBLE_CLICK_SECONDS):
         await ack()
         return
@@ -84,9 +121,11 @@ async def handle_open(ack: AsyncAck) -> None:
     await ack()
 
 
-async def handle_refresh(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], intake: Intake) -> None:
-    _, ref = _clicked(body, action)
-    await submit_job(intake, RefreshCard(user_id=body["user"]["id"], ref=ref))
+async def handle_refresh(
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], intake: Intake, seal: CardSeal
+) -> None:
+    if (clicked := await _clicked(body, action, seal, intake)) is not None:
+        await submit_job(intake, RefreshCard(user_id=body["user"]["id"], ref=clicked[1]))
     await ack()
 
 
@@ -102,10 +141,11 @@ async def queue_write(
 
 
 async def handle_direct_write(
-    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], intake: Intake, once: Once
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], intake: Intake, once: Once, seal: CardSeal
 ) -> None:
-    chosen, ref = _clicked(body, action)
-    await queue_write(intake, once, body, action, DIRECT_WRITES[chosen], ref)
+    if (clicked := await _clicked(body, action, seal, intake)) is not None:
+        chosen, ref = clicked
+        await queue_write(intake, once, body, action, DIRECT_WRITES[chosen], ref)
     await ack()
 
 
@@ -116,26 +156,34 @@ async def handle_more(
     intake: Intake,
     once: Once,
     client: AsyncWebClient,
+    seal: CardSeal,
 ) -> None:
     """The overflow menu: Tags… opens a modal, the others write directly."""
-    chosen, ref = _clicked(body, action)
-    if chosen in MODAL_BUTTONS:
-        await open_modal(chosen, ref, body, client, intake)
-    elif chosen in DIRECT_WRITES:
-        await queue_write(intake, once, body, action, DIRECT_WRITES[chosen], ref)
+    if (clicked := await _clicked(body, action, seal, intake)) is not None:
+        chosen, ref = clicked
+        if chosen in MODAL_BUTTONS:
+            await open_modal(chosen, seal.seal(ref), body, client, intake)
+        elif chosen in DIRECT_WRITES:
+            await queue_write(intake, once, body, action, DIRECT_WRITES[chosen], ref)
     await ack()
 
 
 async def handle_modal_button(
-    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, intake: Intake
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    intake: Intake,
+    seal: CardSeal,
 ) -> None:
-    chosen, ref = _clicked(body, action)
-    await open_modal(chosen, ref, body, client, intake)
+    if (clicked := await _clicked(body, action, seal, intake)) is not None:
+        chosen, ref = clicked
+        await open_modal(chosen, seal.seal(ref), body, client, intake)
     await ack()
 
 
 async def open_modal(
-    chosen: ActionId, ref: IncidentRef, body: dict[str, Any], client: AsyncWebClient, intake: Intake
+    chosen: ActionId, ref: Sealed, body: dict[str, Any], client: AsyncWebClient, intake: Intake
 ) -> None:
     """Open the modal at once ("Loading…", while trigger_id is good), and queue filling it in.
 
@@ -147,7 +195,7 @@ async def open_modal(
     job = FillModal(
         user_id=body["user"]["id"],
         modal=chosen,
-        ref=ref,
+        ref=ref.ref,
         view_id=str(view.get("id")),
         view_hash=view.get("hash"),
     )
