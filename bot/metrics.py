@@ -48,7 +48,8 @@ class Metrics:
         )
         self.rejected_requests = Counter(
             "incident_bot_rejected_requests",
-            "Requests to /slack/events turned away before Bolt: signature, unreadable, too_large",
+            "Requests turned away before Bolt: signature, unreadable, too_large, slow_body (to "
+            "/slack/events); slow_header (a connection closed for a late request head)",
             ["reason"],
             registry=self.registry,
         )

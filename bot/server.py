@@ -25,7 +25,8 @@ from bot.services import Services, open_services
 from bot.slack.app import create_app
 from bot.slack.auth import BotAuthorization
 from bot.slack.health import Readiness, check_until_ready
-from bot.slack.ingress import Ingress, Refusal
+from bot.slack.ingress import Ingress, MalformedRequests, Refusal
+from bot.slack.slow_clients import guarded
 from bot.slack.socket_mode import connect_socket_mode
 from bot.slackweb import build_web_client
 from bot.state.intake import AckFirst, Intake, MemoryIntake
@@ -36,6 +37,10 @@ from bot.work import Work, handle, on_dead
 logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+logging.getLogger("aiohttp.server").addFilter(MalformedRequests())
+# How long an idle kept-alive connection stays open: aiohttp's default, stated because the README
+# asks a load balancer in front to keep its idle timeout below it.
+KEEPALIVE_SECONDS = 3630.0
 
 
 def check_slack_settings(settings: Settings) -> None:
@@ -49,17 +54,34 @@ def check_slack_settings(settings: Settings) -> None:
 
 
 def build_web_app(
-    app: AsyncApp | None, readiness: Readiness, metrics: Metrics, ingress: Ingress | None = None
+    app: AsyncApp | None,
+    readiness: Readiness,
+    metrics: Metrics,
+    ingress: Ingress | None = None,
+    *,
+    body_timeout: float,
 ) -> web.Application:
     """aiohttp routes: Slack's endpoint (HTTP mode only), the health checks and /metrics."""
 
     async def slack_events(request: web.Request) -> web.Response:
         assert app is not None and ingress is not None
         try:
-            raw = await request.read()  # bounded by client_max_size: a larger body is a 413
-        except web.HTTPRequestEntityTooLarge:
+            # Bounded in size by client_max_size (a larger body is a 413) and in time here: aiohttp
+            # waits for a body as long as its client keeps the connection open.
+            async with asyncio.timeout(body_timeout):
+                raw = await request.read()
+        except web.HTTPRequestEntityTooLarge as error:
             metrics.rejected_requests.labels("too_large").inc()
-            raise
+            # Answered, not raised: a raised one keeps the part of the body already read alive in
+            # its traceback until a full garbage collection (about 1 MB per refused request).
+            too_large = web.Response(status=413, text=error.text)
+            too_large.force_close()  # the rest of the body is not read; the next request needs a new socket
+            return too_large
+        except TimeoutError:
+            metrics.rejected_requests.labels("slow_body").inc()
+            too_slow = web.Response(status=408, text="the request body came too slowly")
+            too_slow.force_close()  # then closed: aiohttp drains the rest for lingering_time (10 s) at most
+            return too_slow
         body = ingress.read(raw, request.headers)
         if isinstance(body, Refusal):
             metrics.rejected_requests.labels(body.reason).inc()
@@ -159,6 +181,7 @@ class Bot:
             settings, self.slack, deps, services.metrics, self.authorization, self.ack_first
         )
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._background: list[asyncio.Task[None]] = []
         self.port: int | None = None
@@ -175,17 +198,35 @@ class Bot:
             if self.settings.slack_signing_secret is None
             else Ingress(self.settings.slack_signing_secret.get_secret_value())
         )
+        metrics = self.services.metrics
         web_app = build_web_app(
-            None if self.socket_mode else self.app, self.readiness, self.services.metrics, ingress
+            None if self.socket_mode else self.app,
+            self.readiness,
+            metrics,
+            ingress,
+            body_timeout=self.settings.body_timeout_seconds,
         )
         self._runner = web.AppRunner(
-            web_app, shutdown_timeout=self.settings.shutdown_seconds, access_log=None
+            web_app,
+            shutdown_timeout=self.settings.shutdown_seconds,
+            keepalive_timeout=KEEPALIVE_SECONDS,
+            access_log=None,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
-        await site.start()
-        addresses = self._runner.addresses  # the bound port, when PORT=0 (tests)
-        self.port = int(addresses[0][1]) if addresses else self.settings.port
+        assert self._runner.server is not None  # set by setup()
+        # What web.TCPSite does, with each connection behind a deadline for its request heads.
+        self._listener = await asyncio.get_running_loop().create_server(
+            guarded(
+                self._runner.server,
+                self.settings.header_timeout_seconds,
+                on_slow_head=metrics.rejected_requests.labels("slow_header").inc,
+            ),
+            self.settings.host,
+            self.settings.port,
+            backlog=128,
+        )
+        sockets = self._listener.sockets  # the bound port, when PORT=0 (tests)
+        self.port = int(sockets[0].getsockname()[1]) if sockets else self.settings.port
         # Readiness first: while Slack is unreachable /readyz says why, whatever Socket Mode is doing.
         self._background.append(
             asyncio.create_task(
@@ -225,8 +266,16 @@ class Bot:
             task.cancel()  # readiness checks and a Socket Mode connect still trying
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
+        if self._listener is not None:
+            self._listener.close()  # stops accepting
         if self._runner is not None:
-            await self._runner.cleanup()  # stops accepting; lets in-flight requests finish
+            await self._runner.cleanup()  # lets in-flight requests finish, then closes connections
+        if self._listener is not None:
+            # Its connections are closed by now; one still flushing to a client that reads nothing
+            # (Python 3.12+ waits for those) is not worth holding the stop for.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1):
+                    await self._listener.wait_closed()
         await self.intake.stop(self.settings.shutdown_seconds if deadline is None else deadline)
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.slack_session.close()

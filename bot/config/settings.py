@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     intake_concurrency: int = Field(32, ge=1, le=1000, description="jobs worked at once per replica")
     # Below Docker's default stop timeout (10 s), so `docker stop` never kills a drain half way.
     shutdown_seconds: float = Field(8.0, gt=0, description="on SIGTERM, time to finish work in flight")
+    # HTTP server: a client slower than these holds no socket (slowloris); 408 and the connection closed.
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="seconds a client has to send a request's head (request line and headers)"
+    )
+    body_timeout_seconds: float = Field(10.0, gt=0, description="seconds to read the body of a Slack request")
     # Slack
     slack_bot_token: SecretStr | None = Field(None, description="xoxb-… bot token")
     slack_signing_secret: SecretStr | None = Field(None, description="signing secret (HTTP mode)")

@@ -10,11 +10,13 @@ signature), so junk headers are a refusal and never an exception.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+from aiohttp.http_exceptions import HttpProcessingError
 from slack_sdk.signature import SignatureVerifier
 
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -78,3 +80,22 @@ def _is_object(text: str) -> bool:
         return isinstance(json.loads(text), dict)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes
         return False
+
+
+class MalformedRequests(logging.Filter):
+    """aiohttp answers a request it cannot parse (a bad request line, header or chunk) with 400 and
+    logs an ERROR with the traceback, whose message quotes the unverified bytes. For the
+    `aiohttp.server` logger: such a record becomes one DEBUG line naming the error's kind only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg, record.args = (
+                "refused a malformed HTTP request (%s %s)",
+                (error.code, type(error).__name__),
+            )
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            # Handlers do not check levels again: a DEBUG line goes out only where DEBUG is on.
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True

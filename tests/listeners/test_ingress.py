@@ -3,6 +3,7 @@ parse of anything unverified, and each refusal is counted in /metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -12,7 +13,7 @@ import time
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from tests.listeners.conftest import SlackWorld
+from tests.listeners.conftest import SlackWorld, WorldFactory
 from tests.world import SIGNING_SECRET
 
 FORGED = "2026-12-01 10:00:00,000 INFO bot.audit [x] audit slack_user=U0EVIL action=resolve result=ok"
@@ -120,6 +121,43 @@ async def test_a_body_over_a_megabyte_is_413_and_counted(world: SlackWorld) -> N
     assert rejected(await metrics_page(world), "too_large") == 1
 
 
+async def test_a_refused_big_body_closes_its_connection_and_is_not_taken_for_a_slow_head(
+    start_world: WorldFactory,
+) -> None:
+    world = await start_world(header_timeout_seconds=0.3)
+    url = f"http://127.0.0.1:{world.bot.port}/slack/events"
+    async with world.http.post(url, data=io.BytesIO(b"x" * 2 * 1024 * 1024), headers=signed(b"")) as response:
+        assert response.status == 413
+        assert response.headers.get("Connection", "").lower() == "close"
+    await asyncio.sleep(0.8)  # past the head deadline: the unread rest of the body is no next head
+    page = await metrics_page(world)
+    assert rejected(page, "too_large") == 1 and rejected(page, "slow_header") == 0
+
+
 async def test_a_genuine_request_still_works(world: SlackWorld) -> None:
     answer = await world.command("help")
     assert answer.status == 200 and "incident" in json.dumps(answer.json())
+
+
+MALFORMED_HTTP = [
+    ("bad header line", b"POST /slack/events HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n"),
+    ("unknown version", b"POST /slack/events HTTP/9.9\r\nHost: x\r\n\r\n"),
+    ("bad chunk", b"POST /slack/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+    ("NUL in a header", b"POST /slack/events HTTP/1.1\r\nHost: x\r\nX-A\x00: 1\r\n\r\n"),
+    ("forged log line", b"POST /slack/events HTTP/1.1\r\nHost: x\r\nX\r\n2026 INFO bot.audit ok\r\n\r\n"),
+]
+
+
+@pytest.mark.parametrize(("case", "raw"), MALFORMED_HTTP, ids=[c for c, _ in MALFORMED_HTTP])
+async def test_a_request_aiohttp_cannot_parse_is_400_with_no_traceback_and_no_quoted_bytes(
+    world: SlackWorld, caplog: pytest.LogCaptureFixture, case: str, raw: bytes
+) -> None:
+    caplog.set_level(logging.INFO)
+    reader, writer = await asyncio.open_connection("127.0.0.1", world.bot.port)
+    writer.write(raw)
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    assert status_line.startswith(b"HTTP/1.") and b" 400 " in status_line, (case, status_line)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING], case
+    assert "bot.audit" not in caplog.text and "no colon" not in caplog.text
