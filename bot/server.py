@@ -174,8 +174,16 @@ class Bot:
                 else ("redis" if services.redis is not None else "memory")
             ),
         )
-        # What listeners may ask for by name: they queue work, they never fetch incidents.
-        deps = {"intake": self.intake, "settings": settings, "once": self.once, "seal": services.seal}
+        # What listeners may ask for by name: they queue work and never wait for the incident API;
+        # an incident fresh in the cache may answer in the ack.
+        deps = {
+            "intake": self.intake,
+            "settings": settings,
+            "once": self.once,
+            "seal": services.seal,
+            "incidents": services.incidents,
+            "cards": self.work.cards,
+        }
         self.authorization = BotAuthorization(self.slack)
         self.app = create_app(
             settings, self.slack, deps, services.metrics, self.authorization, self.ack_first

@@ -96,6 +96,31 @@ async def test_a_get_within_the_ttl_is_served_from_cache_and_after_it_is_fetched
     assert later.age_seconds(world.clock()) == 0.0
 
 
+async def test_cached_answers_only_a_fresh_copy_and_never_asks_the_api(world: World) -> None:
+    assert await world.service.cached(ID) is None  # nothing cached: the caller's job fetches
+    assert world.gets() == 0
+    first = await world.service.get(ID)
+    world.clock.advance(TTL / 2)
+    assert await world.service.cached(ID) == first
+    world.clock.advance(TTL / 2 + 1)
+    assert await world.service.cached(ID) is None  # expired
+    assert world.gets() == 1
+
+
+async def test_cached_near_expiry_answers_and_refreshes_in_the_background(world: World) -> None:
+    first = await world.service.get(ID)
+    world.clock.advance(TTL * 0.9)
+    assert await world.service.cached(ID) == first
+    await asyncio.sleep(0.2)
+    assert world.gets() == 2
+
+
+async def test_cached_leaves_a_merged_incident_to_get(world: World) -> None:
+    await world.service.get("4242")  # redirected to 2972395
+    assert await world.service.cached("4242") is None
+    assert await world.service.cached(ID) is not None
+
+
 async def test_fresh_skips_the_cache(world: World) -> None:
     await world.service.get(ID)
     await world.service.get(ID, fresh=True)

@@ -7,7 +7,10 @@ arguments.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
@@ -20,6 +23,7 @@ from bot.models import IncidentSnapshot
 Surface = Literal["message", "unfurl", "ephemeral"]
 SURFACES: tuple[Surface, ...] = ("message", "unfurl", "ephemeral")
 MESSAGE_BLOCKS = 50  # Slack's limit per message
+Render = Callable[[IncidentSnapshot, CardContext], list[dict[str, Any]]]
 BUILDER_URL = "https://app.slack.com/block-kit-builder/#"
 
 
@@ -54,12 +58,14 @@ def card_context_for(
     )
 
 
-def ephemeral_card_body(snapshot: IncidentSnapshot, ctx: CardContext) -> dict[str, Any]:
-    """The `/incident` answer posted to the response_url (ctx should be `shareable`)."""
+def ephemeral_card_body(
+    snapshot: IncidentSnapshot, ctx: CardContext, render: Render = build_incident_card
+) -> dict[str, Any]:
+    """The `/incident` answer, in the ack or posted to the response_url (ctx should be `shareable`)."""
     return {
         "response_type": "ephemeral",
         "text": card_fallback_text(snapshot),
-        "blocks": build_incident_card(snapshot, ctx),
+        "blocks": render(snapshot, ctx),
     }
 
 
@@ -73,10 +79,13 @@ def shared_by_block(user_id: str) -> dict[str, Any]:
 
 
 def message_card_body(
-    snapshot: IncidentSnapshot, ctx: CardContext, shared_by: str | None = None
+    snapshot: IncidentSnapshot,
+    ctx: CardContext,
+    shared_by: str | None = None,
+    render: Render = build_incident_card,
 ) -> dict[str, Any]:
     """chat.postMessage arguments but the channel; `shared_by` (a user id) adds the "Shared by" line."""
-    blocks = build_incident_card(snapshot, ctx)
+    blocks = render(snapshot, ctx)
     if shared_by is not None:
         blocks = [shared_by_block(shared_by), *blocks]
     return {
@@ -88,9 +97,39 @@ def message_card_body(
     }
 
 
-def unfurl_body(snapshot: IncidentSnapshot, ctx: CardContext) -> dict[str, Any]:
+def unfurl_body(
+    snapshot: IncidentSnapshot, ctx: CardContext, render: Render = build_incident_card
+) -> dict[str, Any]:
     """One link's value in chat.unfurl's `unfurls` (ctx.unfurl_url is that link)."""
-    return {"blocks": build_incident_card(snapshot, ctx)}
+    return {"blocks": render(snapshot, ctx)}
+
+
+class RenderedCards:
+    """`build_incident_card`, drawn once per snapshot and context and reused while both stay the same.
+
+    Ten asks of an incident in a busy channel share one rendering. A snapshot is one version of the
+    incident as fetched (`fetched_at`, shown on the card), so a refreshed incident draws anew; the
+    clock in the context matters only to a stale card's age. The blocks are shared: callers copy
+    before changing them (the bodies above do).
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._drawn: OrderedDict[tuple[object, ...], list[dict[str, Any]]] = OrderedDict()
+
+    def __call__(self, snapshot: IncidentSnapshot, ctx: CardContext) -> list[dict[str, Any]]:
+        if not snapshot.stale:
+            ctx = dataclasses.replace(ctx, now=None)
+        key = (snapshot.incident.id, snapshot.fetched_at, snapshot.stale, snapshot.merged_from, ctx)
+        blocks = self._drawn.get(key)
+        if blocks is not None:
+            self._drawn.move_to_end(key)
+        else:
+            blocks = build_incident_card(snapshot, ctx)
+            self._drawn[key] = blocks
+            if len(self._drawn) > self._size:
+                self._drawn.popitem(last=False)
+        return blocks
 
 
 def unfurl_error_body(text: str) -> dict[str, Any]:

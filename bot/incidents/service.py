@@ -107,6 +107,28 @@ class IncidentService:
             current = validate_incident_id(target)
         return snapshot.model_copy(update={"merged_from": tuple(followed)}) if followed else snapshot
 
+    async def cached(self, incident_id: str) -> IncidentSnapshot | None:
+        """The incident when a fresh copy is at hand, without asking the API; None otherwise.
+
+        For answers that ride Slack's ack: None (nothing cached, expired, being fetched, or merged
+        into another incident) means "ask `get` in a job". A copy near expiry is answered and
+        refreshed in the background, as `get` does.
+        """
+        incident_id = validate_incident_id(incident_id)
+        flight = self._flights.get(incident_id)
+        if flight is not None and not flight.background:
+            return None
+        cached = await self._store.get(incident_id, near=True)
+        if cached is None or cached.incident.is_redirected:
+            return None
+        age = cached.age_seconds(self._now())
+        if age >= self._ttl:
+            return None
+        self._count("hit")
+        if age >= self._ttl * REVALIDATE_AT:
+            self._start_flight(incident_id, cached, background=True)
+        return cached
+
     async def _get_one(self, incident_id: str, *, fresh: bool, on_wait: OnWait | None) -> IncidentSnapshot:
         flight = self._flights.get(incident_id)
         if flight is not None and not flight.background:

@@ -8,7 +8,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.bodies import card_context_for
+from bot.blocks.bodies import RenderedCards, card_context_for
 from bot.blocks.incident import CardContext
 from bot.blocks.seal import CardSeal
 from bot.config import Settings
@@ -39,6 +39,7 @@ class Work:
         self.people = people
         self.seal = seal
         self.demo = demo
+        self.cards = RenderedCards()  # shared with the listeners: a card drawn once per snapshot
 
     async def respond(self, response_url: str, body: dict[str, Any]) -> None:
         """Post to a response_url over the shared Slack session."""

@@ -8,7 +8,7 @@ taken from `body["message"]`.
 
 from __future__ import annotations
 
-from bot.blocks.incident import build_incident_card, card_fallback_text
+from bot.blocks.incident import card_fallback_text
 from bot.blocks.messages import build_notice_blocks
 from bot.blocks.refs import IncidentRef
 from bot.models import IncidentSnapshot
@@ -19,13 +19,13 @@ async def redraw(work: Work, ref: IncidentRef, snapshot: IncidentSnapshot) -> No
     """Show the new state in the card the user clicked."""
     text = card_fallback_text(snapshot)
     if ref.url and ref.channel and ref.ts:
-        blocks = build_incident_card(snapshot, work.card_context(unfurl_url=ref.url))
+        blocks = work.cards(snapshot, work.card_context(unfurl_url=ref.url))
         await work.slack.chat_unfurl(channel=ref.channel, ts=ref.ts, unfurls={ref.url: {"blocks": blocks}})
     elif ref.channel and ref.ts:
-        blocks = build_incident_card(snapshot, work.card_context())
+        blocks = work.cards(snapshot, work.card_context())
         await work.slack.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
     elif ref.response_url:
-        blocks = build_incident_card(snapshot, work.card_context(shareable=True))
+        blocks = work.cards(snapshot, work.card_context(shareable=True))
         body = {"replace_original": True, "response_type": "ephemeral", "text": text, "blocks": blocks}
         await work.respond(ref.response_url, body)
 

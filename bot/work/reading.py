@@ -51,7 +51,7 @@ async def show_incident(work: Work, job: ShowIncident) -> None:
     except BotError as error:
         body = ephemeral_error_body(explain(error, incident_id, work.settings.azure_tenant_id))
     else:
-        body = ephemeral_card_body(snapshot, work.card_context(shareable=True))
+        body = ephemeral_card_body(snapshot, work.card_context(shareable=True), work.cards)
     if noted:
         body = {**body, "replace_original": True}
     await work.respond(job.response_url, body)
@@ -87,7 +87,7 @@ async def share_incident(work: Work, job: ShareIncident, delivery: Delivery) -> 
             await work.respond(ref.response_url, {"response_type": "ephemeral", "replace_original": False,
                                                   "text": text})  # fmt: skip
         return
-    body = message_card_body(snapshot, work.card_context(), shared_by=job.user_id)
+    body = message_card_body(snapshot, work.card_context(), shared_by=job.user_id, render=work.cards)
     try:
         await work.slack.chat_postMessage(channel=job.channel_id, **body)
     except SlackApiError as error:
@@ -154,7 +154,7 @@ async def unfurl_links(work: Work, job: UnfurlLinks) -> None:
     for link in links:
         result = fetched[link.incident_id]
         if isinstance(result, IncidentSnapshot):
-            unfurls[link.url] = unfurl_body(result, work.card_context(unfurl_url=link.url))
+            unfurls[link.url] = unfurl_body(result, work.card_context(unfurl_url=link.url), work.cards)
         elif isinstance(result, BotError):
             text = explain(result, link.incident_id, work.settings.azure_tenant_id)
             unfurls[link.url] = unfurl_error_body(text)

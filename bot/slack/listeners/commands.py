@@ -1,13 +1,19 @@
-"""`/incident <id>`: usage and bad ids answered in the ack; a valid id queued, then acked."""
+"""`/incident <id>`: usage and bad ids answered in the ack; so is a card whose incident is fresh in
+the cache. Anything else is queued, then acked: the job fetches and answers via the response_url."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
+from bot.blocks.bodies import RenderedCards, card_context_for, ephemeral_card_body
 from bot.blocks.messages import build_error_blocks, build_usage_blocks, build_usage_text
+from bot.blocks.seal import CardSeal
 from bot.config.settings import Settings
 from bot.errors import InvalidIncidentId
 from bot.incidents.links import parse_command_text
+from bot.incidents.service import IncidentService
 from bot.jobs import ShowIncident, submit_job
 from bot.state.intake import Intake
 
@@ -19,9 +25,16 @@ def register(app: AsyncApp) -> None:
 
 
 async def handle_incident_command(
-    ack: AsyncAck, command: dict[str, str], intake: Intake, settings: Settings
+    ack: AsyncAck,
+    command: dict[str, str],
+    intake: Intake,
+    settings: Settings,
+    incidents: IncidentService,
+    cards: RenderedCards,
+    seal: CardSeal,
 ) -> None:
-    """Answer help and bad ids at once; queue a lookup before acking, so nothing acked is lost."""
+    """Answer help, bad ids and cached incidents at once; queue a lookup before acking otherwise,
+    so nothing acked is lost. An ack that carries the card is its delivery."""
     text = (command.get("text") or "").strip()
     if text.lower() in ("", "help"):
         await ack(text=build_usage_text(COMMAND), blocks=build_usage_blocks(COMMAND))
@@ -31,6 +44,12 @@ async def handle_incident_command(
     except InvalidIncidentId as error:
         message = f"{error}\n{build_usage_text(COMMAND)}"
         await ack(text=message, blocks=build_error_blocks(str(error)) + build_usage_blocks(COMMAND))
+        return
+    snapshot = await incidents.cached(incident_id)
+    if snapshot is not None:
+        demo = settings.incident_source == "demo"
+        ctx = card_context_for(settings, seal, sample_data=demo, now=datetime.now(UTC), shareable=True)
+        await ack(**ephemeral_card_body(snapshot, ctx, cards))
         return
     job = ShowIncident(
         incident_id=incident_id,

@@ -1,0 +1,41 @@
+"""RenderedCards: a card drawn once per snapshot and context, the same card the builder draws."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+from bot.blocks.bodies import RenderedCards, ephemeral_card_body
+from bot.blocks.incident import build_incident_card
+
+from .conftest import NOW, context, normal_payload, snapshot
+
+
+def test_the_same_snapshot_and_context_are_drawn_once_and_equal_the_builders_card() -> None:
+    cards = RenderedCards()
+    snap, ctx = snapshot(normal_payload()), context(shareable=True)
+    first = cards(snap, ctx)
+    assert first == build_incident_card(snap, ctx)
+    assert cards(snap, dataclasses.replace(ctx, now=NOW + timedelta(minutes=5))) is first  # fresh: no clock
+    assert ephemeral_card_body(snap, ctx, cards)["blocks"] is first
+
+
+def test_another_version_context_or_age_is_drawn_anew() -> None:
+    cards = RenderedCards()
+    snap = snapshot(normal_payload())
+    first = cards(snap, context())
+    refreshed = snap.model_copy(update={"fetched_at": snap.fetched_at + timedelta(seconds=30)})
+    assert cards(refreshed, context()) is not first
+    assert cards(snap, context(shareable=True)) is not first
+    stale = snap.model_copy(update={"stale": True})
+    older = cards(stale, dataclasses.replace(context(), now=NOW + timedelta(minutes=5)))
+    assert cards(stale, dataclasses.replace(context(), now=NOW + timedelta(minutes=50))) is not older  # its age is on the card
+
+
+def test_the_memory_is_bounded() -> None:
+    cards = RenderedCards(size=3)
+    snap = snapshot(normal_payload())
+    first = cards(snap, context())
+    for seconds in range(1, 4):
+        cards(snap.model_copy(update={"fetched_at": snap.fetched_at + timedelta(seconds=seconds)}), context())
+    assert cards(snap, context()) is not first
