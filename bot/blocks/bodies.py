@@ -7,7 +7,6 @@ arguments.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections import OrderedDict
 from collections.abc import Callable
@@ -118,9 +117,10 @@ class RenderedCards:
         self._drawn: OrderedDict[tuple[object, ...], list[dict[str, Any]]] = OrderedDict()
 
     def __call__(self, snapshot: IncidentSnapshot, ctx: CardContext) -> list[dict[str, Any]]:
-        if not snapshot.stale:
-            ctx = dataclasses.replace(ctx, now=None)
-        key = (snapshot.incident.id, snapshot.fetched_at, snapshot.stale, snapshot.merged_from, ctx)
+        # The fields of the context, the clock only where the card shows an age.
+        shown = (ctx.portal_url, ctx.tenant_id, ctx.seal, ctx.sample_data, ctx.unfurl_url, ctx.shareable)
+        when = ctx.now if snapshot.stale else None
+        key = (snapshot.incident.id, snapshot.fetched_at, snapshot.stale, snapshot.merged_from, shown, when)
         blocks = self._drawn.get(key)
         if blocks is not None:
             self._drawn.move_to_end(key)

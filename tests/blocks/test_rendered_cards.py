@@ -6,7 +6,7 @@ import dataclasses
 from datetime import timedelta
 
 from bot.blocks.bodies import RenderedCards, ephemeral_card_body
-from bot.blocks.incident import build_incident_card
+from bot.blocks.incident import CardContext, build_incident_card
 
 from .conftest import NOW, context, normal_payload, snapshot
 
@@ -29,7 +29,8 @@ def test_another_version_context_or_age_is_drawn_anew() -> None:
     assert cards(snap, context(shareable=True)) is not first
     stale = snap.model_copy(update={"stale": True})
     older = cards(stale, dataclasses.replace(context(), now=NOW + timedelta(minutes=5)))
-    assert cards(stale, dataclasses.replace(context(), now=NOW + timedelta(minutes=50))) is not older  # its age is on the card
+    later = dataclasses.replace(context(), now=NOW + timedelta(minutes=50))
+    assert cards(stale, later) is not older  # a stale card shows its age
 
 
 def test_the_memory_is_bounded() -> None:
@@ -39,3 +40,10 @@ def test_the_memory_is_bounded() -> None:
     for seconds in range(1, 4):
         cards(snap.model_copy(update={"fetched_at": snap.fetched_at + timedelta(seconds=seconds)}), context())
     assert cards(snap, context()) is not first
+
+
+def test_the_key_names_every_field_of_the_context() -> None:
+    # RenderedCards keys on these fields by name: a new field of CardContext must join its key.
+    assert {f.name for f in dataclasses.fields(CardContext)} == {
+        "portal_url", "tenant_id", "seal", "sample_data", "unfurl_url", "shareable", "now",
+    }  # fmt: skip
