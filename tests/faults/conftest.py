@@ -126,8 +126,13 @@ STALE_MARK = "Data may be out of date"
 
 
 async def ask(world: SlackWorld, incident_id: str, response: str, within: float = 15.0) -> dict[str, Any]:
-    """/incident <id>, and the one answer the person gets (its `text`, `blocks`)."""
-    assert (await world.command(incident_id, response=response)).status == 200
+    """/incident <id>, and the one answer the person gets (its `text`, `blocks`): in the ack (an
+    incident fresh in the cache), or else from the job, through the response_url."""
+    answer = await world.command(incident_id, response=response)
+    assert answer.status == 200
+    if answer.text:
+        body: dict[str, Any] = answer.json()
+        return body
     await world.slack.wait_for(f"response_url:{response}", timeout=within)
     [call] = world.slack.calls_to(f"response_url:{response}")
     return call.args
