@@ -66,28 +66,43 @@ def command_request(port: int, text: str, response_url: str) -> bytes:
     return head.encode() + body.encode()
 
 
-async def send_all(port: int, requests: list[bytes], concurrency: int) -> dict[str, Any]:
-    """Each request once over `concurrency` keep-alive connections: (sent, seconds, status, bytes)."""
-    from benchmarks.loadgen import Connections
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, float, int]:
+    """One request on a kept-alive connection: (HTTP status, seconds to the whole answer, body bytes)."""
+    started = time.perf_counter()
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if length:
+        await reader.readexactly(length)
+    return int(head.split(b" ", 2)[1]), time.perf_counter() - started, length
 
-    pool = Connections(port)
-    await pool.open(concurrency)
+
+async def send_all(port: int, requests: list[bytes], concurrency: int) -> dict[str, Any]:
+    """Each request once over `concurrency` keep-alive connections: [sent, seconds, status, bytes]."""
     queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
     for item in enumerate(requests):
         queue.put_nowait(item)
     answers: list[list[float]] = [[] for _ in requests]
+    connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(concurrency)]
 
-    async def worker() -> None:
+    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while not queue.empty():
             index, request = queue.get_nowait()
             sent = time.monotonic()
-            status, elapsed = await pool.send(request)
-            answers[index] = [sent, elapsed, status]
+            status, elapsed, length = await exchange(reader, writer, request)
+            answers[index] = [sent, elapsed, status, length]
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(reader, writer) for reader, writer in connections))
     elapsed = time.perf_counter() - started
-    await pool.close()
+    for _, writer in connections:
+        writer.close()
     return {"answers": answers, "elapsed": elapsed}
 
 
@@ -220,21 +235,25 @@ async def cold(
     result = await sender.send(plan, concurrency)
     latencies = [a[1] for a in result["answers"] if a[2] == 200]
     card_after: list[float] = []
-    if name == "bot":
-        calls = await w.slack.wait_for(f"response_url:{routes[-1]}", timeout=60)
-        del calls
-        await asyncio.sleep(0.5)
-        by_route = {c.method.removeprefix("response_url:"): c.time for c in w.slack.calls}
-        for n, route in enumerate(routes):
-            if route in by_route:
-                sent, _, _ = result["answers"][n]
-                card_after.append(by_route[route] - sent)
+    if name.startswith("bot"):
+        # A card rides the ack when its incident was cached by then; the others come from the job.
+        posted = [n for n, answer in enumerate(result["answers"]) if answer[3] == 0]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            by_route = {c.method.removeprefix("response_url:"): c.time for c in w.slack.calls}
+            if all(routes[n] in by_route for n in posted):
+                break
+            await asyncio.sleep(0.1)
+        for n, (sent, elapsed, _, length) in enumerate(result["answers"]):
+            card_after.append(elapsed if length else by_route[routes[n]] - sent)
     gets = sum(w.api.count("GET", f"/security/incidents/{i}") for i in ids) - gets_before
+    in_ack = sum(1 for answer in result["answers"] if answer[3])
     return {
         "p99": percentile(latencies, 99),
         "p50": median(latencies),
         "gets": gets,
         "card_p50": median(card_after),
+        "in_ack": in_ack,
     }
 
 
@@ -306,32 +325,42 @@ async def measure(
             all(r["posts"] == 0 for r in found["bot"]),
         ),
     ]
-    ids = w.add_copies(20, first_id=int(8_100_000 + api_latency * 1000))
-    other = w.add_copies(20, first_id=int(8_200_000 + api_latency * 1000))
-    bot_cold = await cold(senders["bot"], w, "bot", ids, 200, 200)
-    bolt_cold = await cold(senders["bolt"], w, "bolt", other, 200, 200)
-    rows += [
-        (f"API {ms} ms · cold: API GETs for 200 asks over 20 ids", "= 20", str(bot_cold["gets"]),
-         bot_cold["gets"] == 20),
-        (
-            f"API {ms} ms · cold: ack p99, bot vs bare Bolt",
-            "bot ≤ Bolt",
-            f"{bot_cold['p99'] * 1e3:.1f} ms vs {bolt_cold['p99'] * 1e3:.1f} ms",
-            bot_cold["p99"] <= bolt_cold["p99"],
-        ),
-        (
-            f"API {ms} ms · cold: the cards at Slack after the ask, p50",
-            f"≤ {ms + 75} ms",
-            f"{bot_cold['card_p50'] * 1e3:.0f} ms",
-            bot_cold["card_p50"] <= api_latency + 0.075,
-        ),
+    # Cold: at the warm phase's concurrency (32), and as one burst of all 200 at once.
+    for n, concurrency in enumerate((32, 200)):
+        base = 8_100_000 + int(api_latency * 1000) * 10 + n * 100
+        ids, other = w.add_copies(20, first_id=base), w.add_copies(20, first_id=base + 50)
+        bot_cold = await cold(senders["bot"], w, f"bot{n}", ids, 200, concurrency)
+        bolt_cold = await cold(senders["bolt"], w, f"bolt{n}", other, 200, concurrency)
+        how = f"API {ms} ms · cold, concurrency {concurrency}"
+        rows += [
+            (
+                f"{how}: API GETs for 200 asks over 20 ids",
+                "= 20",
+                str(bot_cold["gets"]),
+                bot_cold["gets"] == 20,
+            ),
+            (
+                f"{how}: ack p50 / p99, bot vs bare Bolt",
+                "p99: bot ≤ Bolt",
+                f"{bot_cold['p50'] * 1e3:.1f} / {bot_cold['p99'] * 1e3:.1f} ms vs "
+                f"{bolt_cold['p50'] * 1e3:.1f} / {bolt_cold['p99'] * 1e3:.1f} ms",
+                bot_cold["p99"] <= bolt_cold["p99"],
+            ),
+            (
+                f"{how}: the cards at Slack after the ask, p50 (cards in the ack)",
+                f"≤ {ms + 75} ms",
+                f"{bot_cold['card_p50'] * 1e3:.0f} ms ({bot_cold['in_ack']} of 200)",
+                bot_cold["card_p50"] <= api_latency + 0.075,
+            ),
+        ]
+    rows.append(
         (
             f"API {ms} ms · peak RSS, bot / bare Bolt",
             "bot < 150 MB",
             f"{peak_rss_mb(bot.pid):.0f} / {peak_rss_mb(bolt.pid):.0f} MB",
             peak_rss_mb(bot.pid) < 150,
-        ),
-    ]  # fmt: skip
+        )
+    )
     for sender in senders.values():
         await sender.stop()
     return rows
