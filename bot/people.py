@@ -59,6 +59,11 @@ class People:
     def writers_configured(self) -> bool:
         return self._everyone_writes or bool(self._writer_users or self._writer_groups)
 
+    def writes_without_asking(self, user_id: str) -> bool:
+        """True when the person may write and no Slack call is needed to know it (named in
+        INCIDENT_WRITERS, or demo); False means "ask `may_write`", not "may not"."""
+        return self._everyone_writes or user_id in self._writer_users
+
     def refusal_text(self) -> str:
         """Why a person may not write, and what an admin would set."""
         return NOT_ALLOWED if self.writers_configured else NOT_CONFIGURED

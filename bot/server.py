@@ -115,6 +115,7 @@ class Bot:
             "once": self.once,
             "seal": services.seal,
             "incidents": services.incidents,
+            "people": self.people,
             "cards": self.work.cards,
         }
         self.authorization = BotAuthorization(self.slack)

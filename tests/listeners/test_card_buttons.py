@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from bot.blocks.ids import ActionId, BlockId
-from tests.listeners.conftest import SEAL, SlackWorld
+from tests.listeners.conftest import READER, SEAL, SlackWorld
 from tests.listeners.test_actions import (
     CONTAINERS,
     INCIDENT,
@@ -119,3 +119,27 @@ async def test_modal_buttons_open_their_modal(world: SlackWorld, action: Any, ca
     [filled] = await world.slack.wait_for("views.update")
     assert filled.args["view"]["callback_id"] == callback_id
     assert writes(world) == []
+
+
+async def test_a_writer_on_a_fresh_incident_gets_the_form_at_once_with_no_job(world: SlackWorld) -> None:
+    await world.command(INCIDENT, response="warm")
+    await world.slack.wait_for("response_url:warm")
+    await world.settle()
+    gets = world.api.count("GET", f"/security/incidents/{INCIDENT}")
+    await world.interact(click(world, "message", ActionId.COMMENT))
+    [opened] = await world.slack.wait_for("views.open")
+    assert opened.args["view"]["callback_id"] == "incident-comment-modal"  # the form, not "Loading…"
+    assert SEAL.open(opened.args["view"]["private_metadata"]).id == INCIDENT
+    await world.settle()
+    assert world.slack.calls_to("views.update") == []
+    assert world.api.count("GET", f"/security/incidents/{INCIDENT}") == gets
+
+
+async def test_a_person_not_named_a_writer_still_gets_loading_then_the_jobs_answer(world: SlackWorld) -> None:
+    await world.command(INCIDENT, response="warm")
+    await world.slack.wait_for("response_url:warm")
+    await world.interact(click(world, "message", ActionId.COMMENT, user=READER))
+    [opened] = await world.slack.wait_for("views.open")
+    assert opened.args["view"]["callback_id"] == "incident-pending-modal"
+    [filled] = await world.slack.wait_for("views.update")
+    assert filled.args["view"].get("callback_id") != "incident-comment-modal"  # the refusal, not the form

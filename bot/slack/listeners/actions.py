@@ -1,5 +1,8 @@
 """Card buttons and menus: modals open while trigger_id is fresh; everything else is queued, then acked.
 
+A modal opens with its form at once when the incident is fresh in the cache and the person is a
+named writer; otherwise it opens with "Loading…" and a job fills it.
+
 What a click acts on comes from its sealed value only (bot/blocks/seal.py); a value the bot cannot
 vouch for is answered "this card is out of date", and nothing is done.
 """
@@ -13,9 +16,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.ids import ActionId
-from bot.blocks.pending_modals import build_loading_modal
+from bot.blocks.pending_modals import build_loading_modal, build_modal_for
 from bot.blocks.refs import IncidentRef, is_response_url, ref_for_click
 from bot.blocks.seal import CardOutOfDate, CardSeal, Sealed
+from bot.incidents.service import IncidentService
 from bot.jobs import (
     AssignToMe,
     Change,
@@ -29,6 +33,7 @@ from bot.jobs import (
     WriteIncident,
     submit_job,
 )
+from bot.people import People
 from bot.state.intake import Intake
 from bot.state.once import Once
 
@@ -157,12 +162,14 @@ async def handle_more(
     once: Once,
     client: AsyncWebClient,
     seal: CardSeal,
+    incidents: IncidentService,
+    people: People,
 ) -> None:
     """The overflow menu: Tags… opens a modal, the others write directly."""
     if (clicked := await _clicked(body, action, seal, intake)) is not None:
         chosen, ref = clicked
         if chosen in MODAL_BUTTONS:
-            await open_modal(chosen, seal.seal(ref), body, client, intake)
+            await open_modal(chosen, seal.seal(ref), body, client, intake, incidents, people)
         elif chosen in DIRECT_WRITES:
             await queue_write(intake, once, body, action, DIRECT_WRITES[chosen], ref)
     await ack()
@@ -175,25 +182,42 @@ async def handle_modal_button(
     client: AsyncWebClient,
     intake: Intake,
     seal: CardSeal,
+    incidents: IncidentService,
+    people: People,
 ) -> None:
     if (clicked := await _clicked(body, action, seal, intake)) is not None:
         chosen, ref = clicked
-        await open_modal(chosen, seal.seal(ref), body, client, intake)
+        await open_modal(chosen, seal.seal(ref), body, client, intake, incidents, people)
     await ack()
 
 
 async def open_modal(
-    chosen: ActionId, ref: Sealed, body: dict[str, Any], client: AsyncWebClient, intake: Intake
+    chosen: ActionId,
+    ref: Sealed,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    intake: Intake,
+    incidents: IncidentService,
+    people: People,
 ) -> None:
-    """Open the modal at once ("Loading…", while trigger_id is good), and queue filling it in.
+    """Open the modal at once, while trigger_id is good: the form itself when everything it needs
+    is at hand (the incident fresh in the cache, the person a named writer), else "Loading…", and
+    a job fills it in.
 
-    Nothing here waits for the incident API or for the writer check: the job does both, and
+    Nothing here waits for the incident API or for Slack's user groups: the job does both, and
     replaces the modal with the form or with the reason there is none.
     """
+    user_id = body["user"]["id"]
+    snapshot = await incidents.cached(ref.id) if people.writes_without_asking(user_id) else None
+    if snapshot is not None:
+        await client.views_open(
+            trigger_id=body["trigger_id"], view=build_modal_for(chosen, ref, snapshot.incident)
+        )
+        return
     opened = await client.views_open(trigger_id=body["trigger_id"], view=build_loading_modal(chosen, ref))
     view = opened.get("view") or {}
     job = FillModal(
-        user_id=body["user"]["id"],
+        user_id=user_id,
         modal=chosen,
         ref=ref.ref,
         view_id=str(view.get("id")),
