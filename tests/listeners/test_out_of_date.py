@@ -154,3 +154,22 @@ async def test_a_classification_picked_in_an_out_of_date_modal_replaces_it_with_
     updates = await world.slack.wait_for("views.update", count=seen + 1)
     assert updates[-1].args["view"]["title"]["text"] == "Out of date"
     assert updates[-1].args["view_id"] == "V0VIEW0001"
+
+
+async def test_a_notice_for_a_modal_closed_meanwhile_is_dropped_not_retried(world: SlackWorld) -> None:
+    view = await modal(world, "resolve")
+    world.slack.fail_next("views.update", error="not_found", status=200, count=1)
+    seen = len(world.slack.calls_to("views.update"))
+    payload: dict[str, Any] = click(
+        world,
+        "message",
+        {
+            "type": "static_select",
+            "action_id": ActionId.CLASSIFICATION.value,
+            "selected_option": {"text": {"type": "plain_text", "text": "x"}, "value": "falsePositive"},
+        },
+    )
+    payload["view"] = {**view, "id": "V0VIEW0001", "private_metadata": "garbage"}
+    assert (await world.interact(payload)).status == 200
+    await world.settle()
+    assert len(world.slack.calls_to("views.update")) == seen + 1  # tried once, not five times
