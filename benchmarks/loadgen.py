@@ -46,6 +46,19 @@ def request_bytes(port: int, body: str, secret: str, retry: bool) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode() + raw
 
 
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, int]:
+    """Read one whole HTTP/1.1 answer off a kept-alive connection: (status, body bytes)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if length:
+        await reader.readexactly(length)
+    return int(head.split(b" ", 2)[1]), length
+
+
 class Connections:
     """Open keep-alive connections to one replica, lent out one request at a time."""
 
@@ -63,15 +76,7 @@ class Connections:
         started = time.perf_counter()
         try:
             writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head.split(b" ", 2)[1])
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            if length:
-                await reader.readexactly(length)
+            status, _ = await read_answer(reader)
             elapsed = time.perf_counter() - started
             self.idle.put_nowait((reader, writer))
             return status, elapsed

@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from benchmarks.harness import World, median, percentile, table, world
+from benchmarks.loadgen import read_answer
 from tests.world import BOT_TOKEN, SIGNING_SECRET, BotProcess, SlackSender, free_port
 
 SERVER_CPU = 1
@@ -72,15 +73,8 @@ async def exchange(
     """One request on a kept-alive connection: (HTTP status, seconds to the whole answer, body bytes)."""
     started = time.perf_counter()
     writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    if length:
-        await reader.readexactly(length)
-    return int(head.split(b" ", 2)[1]), time.perf_counter() - started, length
+    status, length = await read_answer(reader)
+    return status, time.perf_counter() - started, length
 
 
 async def send_all(port: int, requests: list[bytes], concurrency: int) -> dict[str, Any]:

@@ -135,21 +135,24 @@ async def test_a_submission_writes_only_to_the_incident_its_modal_was_opened_for
     assert f"/incidents/{OTHER}/" in write.path
 
 
+def classification_picked(world: SlackWorld, view: dict[str, Any], *, metadata: str) -> dict[str, Any]:
+    """The block_actions of picking a classification in the open resolve modal `view` (id V0VIEW0001)."""
+    element = {
+        "type": "static_select",
+        "action_id": ActionId.CLASSIFICATION.value,
+        "selected_option": {"text": {"type": "plain_text", "text": "x"}, "value": "falsePositive"},
+    }
+    payload = click(world, "message", element)
+    payload["view"] = {**view, "id": "V0VIEW0001", "private_metadata": metadata}
+    return payload
+
+
 async def test_a_classification_picked_in_an_out_of_date_modal_replaces_it_with_the_notice(
     world: SlackWorld,
 ) -> None:
     view = await modal(world, "resolve")
     seen = len(world.slack.calls_to("views.update"))
-    payload: dict[str, Any] = click(
-        world,
-        "message",
-        {
-            "type": "static_select",
-            "action_id": ActionId.CLASSIFICATION.value,
-            "selected_option": {"text": {"type": "plain_text", "text": "x"}, "value": "falsePositive"},
-        },
-    )
-    payload["view"] = {**view, "id": "V0VIEW0001", "private_metadata": "garbage"}
+    payload = classification_picked(world, view, metadata="garbage")
     assert (await world.interact(payload)).status == 200
     updates = await world.slack.wait_for("views.update", count=seen + 1)
     assert updates[-1].args["view"]["title"]["text"] == "Out of date"
@@ -160,16 +163,7 @@ async def test_a_notice_for_a_modal_closed_meanwhile_is_dropped_not_retried(worl
     view = await modal(world, "resolve")
     world.slack.fail_next("views.update", error="not_found", status=200, count=1)
     seen = len(world.slack.calls_to("views.update"))
-    payload: dict[str, Any] = click(
-        world,
-        "message",
-        {
-            "type": "static_select",
-            "action_id": ActionId.CLASSIFICATION.value,
-            "selected_option": {"text": {"type": "plain_text", "text": "x"}, "value": "falsePositive"},
-        },
-    )
-    payload["view"] = {**view, "id": "V0VIEW0001", "private_metadata": "garbage"}
+    payload = classification_picked(world, view, metadata="garbage")
     assert (await world.interact(payload)).status == 200
     await world.settle()
     assert len(world.slack.calls_to("views.update")) == seen + 1  # tried once, not five times
