@@ -16,13 +16,17 @@ RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation --ch
 
 # Run stage: no compilers, no pip cache, no secrets; a non-root user.
 FROM python:3.11-slim
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin incidentbot
+# /data holds the SQLite database of a single bot (replicas use PostgreSQL instead: DATABASE_URL).
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin incidentbot \
+    && install -d -o 10001 -g incidentbot -m 0750 /data
 COPY --from=build /opt/venv /opt/venv
 ENV PATH="/opt/venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOST=0.0.0.0 \
-    PORT=3000
+    PORT=3000 \
+    DATABASE_URL=sqlite:////data/incident-bot.db
+VOLUME ["/data"]
 USER 10001
 EXPOSE 3000
 # /healthz answers in both modes (in Socket Mode the HTTP listener serves only the health checks).

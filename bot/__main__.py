@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "doctor", parents=[shared], help="check settings, Entra, the incident API, Slack and the cache"
     )
+    commands.add_parser(
+        "migrate", help="create or upgrade the database at DATABASE_URL to this release's schema"
+    )
     return parser
 
 
@@ -63,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         settings, problems = inspect_settings(True, **overrides)
         configure_logging(settings.log_level, settings.log_format)
         return asyncio.run(doctor_command(settings, problems))
+    if args.command == "migrate":
+        # only the database's settings matter here, not the Slack or Entra ones
+        from bot.ops.cli import migrate_command
+
+        settings, problems = inspect_settings(False, **overrides)
+        configure_logging(settings.log_level, settings.log_format)
+        return asyncio.run(migrate_command(settings, problems))
     try:
         # Running the bot needs the Slack settings too; `get` and `card` do not.
         settings = load_settings(args.command in (None, "run"), **overrides)

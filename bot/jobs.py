@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Protocol
 
@@ -209,8 +210,33 @@ class TellOutOfDate(_Job):
         return value
 
 
+class RefreshLiveCards(_Job):
+    """The watcher saw an incident change: redraw every card that follows it where it is, once per
+    change. `version` is the change (its lastUpdateDateTime); None redraws the cards a failed
+    refresh left behind. `retire` names cards whose time is up: drawn once more, no longer live,
+    then forgotten."""
+
+    kind: Literal["live"] = "live"
+    user_id: str = Field("", max_length=40)  # nobody asked: the watcher
+    incident_id: str
+    version: datetime | None = None
+    retire: tuple[int, ...] = Field(default=(), max_length=500)
+
+    @field_validator("incident_id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return validate_incident_id(value)
+
+
 Job = Annotated[
-    ShowIncident | ShareIncident | UnfurlLinks | RefreshCard | WriteIncident | FillModal | TellOutOfDate,
+    ShowIncident
+    | ShareIncident
+    | UnfurlLinks
+    | RefreshCard
+    | WriteIncident
+    | FillModal
+    | TellOutOfDate
+    | RefreshLiveCards,
     Field(discriminator="kind"),
 ]
 _JOB: TypeAdapter[Job] = TypeAdapter(Job)

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 from aiohttp import web
@@ -24,12 +25,21 @@ from bot.slack.ingress import Ingress
 from bot.slack.slow_clients import guarded
 from bot.slack.socket_mode import connect_socket_mode
 from bot.slackweb import build_web_client
+from bot.state.card_book import LiveCards, WatchHealth
+from bot.state.database import Database, check_database
 from bot.state.intake import AckFirst, Intake, MemoryIntake
 from bot.state.intake_redis import RedisStreamIntake, StreamSettings
+from bot.state.lease import Lease, OnlyProcess, RedisLease
+from bot.state.live_cards import LiveCardStore
 from bot.state.once import Once
+from bot.state.pace import MethodPaces
+from bot.watch import Watcher, watch_metrics
 from bot.work import Work, handle, on_dead
 
 logger = logging.getLogger(__name__)
+
+# Below this poll interval the watcher's list calls are a large share of the list budget.
+LIST_BUDGET_POLL = 15
 
 
 def check_slack_settings(settings: Settings) -> None:
@@ -80,8 +90,15 @@ class Bot:
 
     def __init__(self, settings: Settings, services: Services, *, intake: Intake | None = None) -> None:
         check_slack_settings(settings)
+        check_database(settings.database_url, settings.cache_url)
         self.settings = settings
         self.services = services
+        self.database = Database.open(settings.database_url)
+        self.live = LiveCards(
+            LiveCardStore(self.database),
+            WatchHealth(settings.live_poll_seconds, started=datetime.now(UTC)),
+            keep=timedelta(days=settings.live_card_days),
+        )
         self.slack_session = aiohttp.ClientSession()
         self.slack = build_web_client(settings, self.slack_session)
         self.once = Once(services.cache)
@@ -96,6 +113,8 @@ class Bot:
             self.people,
             services.seal,
             demo=services.demo,
+            live=self.live,
+            slack_pace=MethodPaces(settings.live_slack_calls_per_minute),
         )
         self.ack_first = AckFirst()
         self.intake: Intake = intake or build_intake(settings, services, self.work, self.ack_first)
@@ -117,11 +136,27 @@ class Bot:
             "incidents": services.incidents,
             "people": self.people,
             "cards": self.work.cards,
+            "live": self.live,
         }
         self.authorization = BotAuthorization(self.slack)
         self.app = create_app(
             settings, self.slack, deps, services.metrics, self.authorization, self.ack_first
         )
+        # A replica lives as long as a poll or two: a successor takes over within about two polls.
+        lease: Lease = (
+            RedisLease(services.redis, seconds=max(5.0, 2 * settings.live_poll_seconds))
+            if services.redis is not None
+            else OnlyProcess()
+        )
+        self.watcher = Watcher(
+            incidents=services.incidents,
+            store=self.live.store,
+            intake=self.intake,
+            lease=lease,
+            health=self.live.health,
+            poll_seconds=settings.live_poll_seconds,
+        )
+        watch_metrics(services.metrics, self.watcher, lambda: self.work.redrawn)
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
         self._socket: AsyncSocketModeHandler | None = None
@@ -133,8 +168,21 @@ class Bot:
         return self.settings.slack_app_token is not None
 
     async def start(self) -> None:
-        """Start workers, the HTTP listener and, with an app token, the Socket Mode connection."""
+        """Migrate the database, start workers, the watcher, the HTTP listener and, with an app
+        token, the Socket Mode connection."""
+        before, after = await self.database.migrate()
+        if before != after:
+            logger.info("database schema migrated from %s to %s", before or "nothing", after)
+        await self.live.start()
         await self.intake.start()
+        if self.settings.live_poll_seconds < LIST_BUDGET_POLL:
+            logger.warning(
+                "LIVE_POLL_SECONDS=%g: polling more often than every %d s spends the incident list "
+                "budget (50 a minute, 1,500 an hour, shared with every other list call)",
+                self.settings.live_poll_seconds,
+                LIST_BUDGET_POLL,
+            )
+        self.watcher.start()
         ingress = (
             None
             if self.settings.slack_signing_secret is None
@@ -218,8 +266,11 @@ class Bot:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1):
                     await self._listener.wait_closed()
+        await self.watcher.stop()
         await self.intake.stop(self.settings.shutdown_seconds if deadline is None else deadline)
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self.live.stop()
+        await self.database.close()
         await self.slack_session.close()
 
 

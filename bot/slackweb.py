@@ -40,6 +40,14 @@ def build_web_client(settings: Settings, session: aiohttp.ClientSession) -> Asyn
     )
 
 
+class ResponseUrlRefused(RuntimeError):
+    """Slack did not take a response_url post (404: expired or used up)."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"response_url answered {status}: {body[:200]}")
+        self.status = status
+
+
 async def post_to_response_url(
     session: aiohttp.ClientSession, response_url: str, body: dict[str, Any]
 ) -> None:
@@ -47,4 +55,4 @@ async def post_to_response_url(
     client = AsyncWebhookClient(response_url, timeout=10, session=session, retry_handlers=retry_handlers())
     response = await client.send_dict(body)
     if response.status_code >= 400:
-        raise RuntimeError(f"response_url answered {response.status_code}: {response.body[:200]}")
+        raise ResponseUrlRefused(response.status_code, response.body)

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,6 +31,7 @@ from bot.graph.auth import TokenProvider
 from bot.graph.transport import ApiTransport, RetryPolicy
 from bot.services import Services, open_services
 from tests.fakes import FIXTURE_DIR, TENANT_ID, FakeEntra, FakeIncidentApi
+from tests.postgres import postgres, postgres_url  # noqa: F401  (fixtures for every test)
 from tests.world import free_port
 
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
@@ -68,8 +70,11 @@ async def incident_api(entra: FakeEntra) -> AsyncIterator[FakeIncidentApi]:
 
 
 @pytest.fixture
-def make_settings(entra: FakeEntra, incident_api: FakeIncidentApi) -> Callable[..., Settings]:
-    """Settings pointing at the fakes; keyword overrides win (None removes a value)."""
+def make_settings(
+    entra: FakeEntra, incident_api: FakeIncidentApi, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[..., Settings]:
+    """Settings pointing at the fakes, with a database of the test's own (SQLite; PostgreSQL for a bot
+    on Redis, which replicas share); keyword overrides win (None removes a value)."""
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
@@ -82,7 +87,10 @@ def make_settings(entra: FakeEntra, incident_api: FakeIncidentApi) -> Callable[.
             "incident_api_retries": 2,
             "incident_api_timeout": 5.0,
             "cache_url": "memory://",
+            "database_url": f"sqlite:///{tmp_path / 'incident-bot.db'}",
         }
+        if str(overrides.get("cache_url", "")).startswith("redis") and "database_url" not in overrides:
+            values["database_url"] = request.getfixturevalue("postgres_url")
         values.update(overrides)
         return load_settings(**values)
 

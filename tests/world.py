@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -136,6 +137,9 @@ class BotProcess:
 
     async def start(self, wait_seconds: float = 20.0) -> None:
         env = {**os.environ, **self.env, "PORT": str(self.port), "HOST": "127.0.0.1"}
+        if "DATABASE_URL" not in env:  # a file of its own, not incident-bot.db in the working directory
+            self.state_dir = tempfile.mkdtemp(prefix="incident-bot-process-")
+            env["DATABASE_URL"] = f"sqlite:///{self.state_dir}/incident-bot.db"
         self.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", env=env, stdin=asyncio.subprocess.DEVNULL
         )

@@ -44,6 +44,7 @@ def card_context_for(
     now: datetime,
     unfurl_url: str | None = None,
     shareable: bool = False,
+    live: bool = False,
 ) -> CardContext:
     """How cards are drawn in this deployment (portal, tenant, demo marking)."""
     return CardContext(
@@ -54,6 +55,7 @@ def card_context_for(
         unfurl_url=unfurl_url,
         shareable=shareable,
         now=now,
+        live=live,
     )
 
 
@@ -118,7 +120,15 @@ class RenderedCards:
 
     def __call__(self, snapshot: IncidentSnapshot, ctx: CardContext) -> list[dict[str, Any]]:
         # The fields of the context, the clock only where the card shows an age.
-        shown = (ctx.portal_url, ctx.tenant_id, ctx.seal, ctx.sample_data, ctx.unfurl_url, ctx.shareable)
+        shown = (
+            ctx.portal_url,
+            ctx.tenant_id,
+            ctx.seal,
+            ctx.sample_data,
+            ctx.unfurl_url,
+            ctx.shareable,
+            ctx.live,
+        )
         when = ctx.now if snapshot.stale else None
         key = (snapshot.incident.id, snapshot.fetched_at, snapshot.stale, snapshot.merged_from, shown, when)
         blocks = self._drawn.get(key)

@@ -37,6 +37,7 @@ HUNTING_QUERY_LINES = 15
 COMMENTS = 3
 COMMENT_CHARS = 300
 COMMENT_LINES = 6
+RESOLVER_CHARS = 120
 AUTHOR_CHARS = 80
 ALERT_TITLES = 5
 ALERT_TITLE_CHARS = 120
@@ -76,12 +77,18 @@ def summary_block(incident: Incident, url: str) -> dict[str, Any] | None:
 
 
 def resolution_block(incident: Incident) -> dict[str, Any] | None:
-    """For a resolved incident, the comment it was resolved with."""
-    comment = incident.resolving_comment
-    if incident.status != Status.RESOLVED or not comment or not comment.strip():
+    """For a resolved incident, who resolved it (the last to change it) and the comment it was
+    resolved with; classification and determination are in the fields above."""
+    if incident.status != Status.RESOLVED:
         return None
-    body = mrkdwn_cut(_clip_lines(comment, COMMENT_LINES), COMMENT_CHARS)
-    return _section("*Resolving comment*\n" + "\n".join(f">{line}" for line in body.splitlines()))
+    comment = incident.resolving_comment
+    by = mrkdwn_cut(one_line(incident.last_modified_by or ""), RESOLVER_CHARS)
+    lines = [f"*Resolved* by {by}" if by else ""]
+    if comment and comment.strip():
+        body = mrkdwn_cut(_clip_lines(comment, COMMENT_LINES), COMMENT_CHARS)
+        lines.append("*Resolving comment*\n" + "\n".join(f">{line}" for line in body.splitlines()))
+    text = "\n".join(line for line in lines if line)
+    return _section(text) if text else None
 
 
 def _action_lines(actions: Iterable[str]) -> list[str]:

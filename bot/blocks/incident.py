@@ -80,6 +80,9 @@ class CardContext:
     unfurl_url: str | None = None  # set when the card is an unfurl of this link
     shareable: bool = False  # ephemeral card: show "Share in channel"
     now: datetime | None = None
+    # The bot keeps this card up to date (it is recorded and the watcher runs): the footer says so.
+    # False where its refreshes have stopped, or never start (a composer preview, a CLI preview).
+    live: bool = False
 
 
 def incident_url(portal_url: str, incident_id: str, tenant_id: str | None) -> str:
@@ -165,13 +168,14 @@ def _age(seconds: float) -> str:
     return f"{hours} h" if hours < 48 else f"{round(hours / 24)} days"
 
 
-def _freshness(snapshot: IncidentSnapshot, now: datetime | None) -> dict[str, Any]:
+def _freshness(snapshot: IncidentSnapshot, ctx: CardContext) -> dict[str, Any]:
     fetched = slack_date(snapshot.fetched_at)
     if not snapshot.stale:
-        return {
-            "type": "context",
-            "elements": [mrkdwn(f":shield: Microsoft Defender · data as of {fetched}")],
-        }
+        # "checked" is when the bot last read Defender for this card: a live card is redrawn only
+        # when the incident changes, so an unchanged one keeps the time of its last change.
+        when = f"Live · checked {fetched}" if ctx.live else f"data as of {fetched}"
+        return {"type": "context", "elements": [mrkdwn(f":shield: Microsoft Defender · {when}")]}
+    now = ctx.now
     age = f", {_age(snapshot.age_seconds(as_utc(now)))} old" if now else ""
     text = f":warning: *Data may be out of date* (Defender API busy or unavailable); as of {fetched}{age}"
     # A section, not grey context text: it sits right above the buttons and must be read before acting.
@@ -200,7 +204,7 @@ def build_incident_card(snapshot: IncidentSnapshot, ctx: CardContext) -> list[di
         alerts_block(incident.alerts),
         evidence_block(incident.alerts),
         _unreadable_note(incident, url),
-        _freshness(snapshot, ctx.now),
+        _freshness(snapshot, ctx),
         actions_block(incident, url, ctx.seal, unfurl_url=ctx.unfurl_url, shareable=ctx.shareable),
     ]
     return [block for block in blocks if block is not None]

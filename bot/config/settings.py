@@ -22,6 +22,8 @@ from bot.config.values import (
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TENANT_DOMAIN = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _SLACK_PRINCIPAL = re.compile(r"[UWS][A-Z0-9]{2,}")
+# The plain forms, and the async-driver forms they stand for (bot.state.database.async_url).
+_DATABASE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+asyncpg")
 _URL_EXAMPLES = {
     "azure_authority_host": "https://login.microsoftonline.com",
     "graph_base_url": "https://graph.microsoft.com/v1.0",
@@ -71,6 +73,20 @@ class Settings(BaseSettings):
     cache_url: str = Field("memory://", description="memory:// or redis://host:port/db")
     incident_cache_ttl: int = Field(60, ge=1, description="seconds a fetched incident is reused")
     redis_retry_seconds: float = Field(5.0, gt=0, description="how often to try Redis again while it is down")
+    # Database: the cards posted, so they can be kept up to date
+    database_url: str = Field(
+        "sqlite:///incident-bot.db",
+        description="sqlite:///path (one process) or postgresql://user@host:5432/db (replicas)",
+    )
+    live_card_days: int = Field(7, ge=1, le=90, description="days a posted card is kept up to date")
+    live_poll_seconds: float = Field(60.0, ge=1, description="seconds between checks for changed incidents")
+    # Slack documents chat.update and chat.unfurl as Tier 3 ("50+ per minute", bursts allowed), per
+    # method; a bulk change (50 incidents resolved at once) is spread to stay under it. 0: no pacing.
+    live_slack_calls_per_minute: int = Field(
+        50,
+        ge=0,
+        description="live-card redraws per minute per Slack method (chat.update, chat.unfurl), per replica",
+    )
     # Work after the ack
     intake_claim_idle_seconds: float = Field(
         8.0, gt=0, description="seconds a job may go without its replica's heartbeat before another takes it"
@@ -136,6 +152,19 @@ class Settings(BaseSettings):
     @classmethod
     def _cache(cls, value: str) -> str:
         return checked_cache_url(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        scheme, separator, rest = value.strip().partition("://")
+        sqlite = scheme.lower().startswith("sqlite")
+        well_formed = rest.startswith("/") and rest != "/" if sqlite else bool(rest)
+        if not separator or scheme.lower() not in _DATABASE_SCHEMES or not well_formed:
+            raise ValueError(
+                "must be sqlite:///path/to/incident-bot.db (one process) "
+                "or postgresql://user@host:5432/db (replicas)"
+            )
+        return value.strip()
 
     @field_validator("host")
     @classmethod

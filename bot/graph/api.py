@@ -6,6 +6,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bot.errors import UnreadableAnswer
@@ -39,6 +40,10 @@ class IncidentApi(Protocol):
     async def get_incident(self, incident_id: str, *, expand_alerts: bool = True) -> Incident: ...
 
     def list_incidents(self, *, filter: str | None = None, top: int = 50) -> AsyncIterator[Incident]: ...
+
+    def changed_since(self, since: datetime) -> AsyncIterator[Incident]:
+        """Every incident last updated at or after `since`, all pages (without alerts)."""
+        ...
 
     async def update_incident(self, incident_id: str, changes: dict[str, Any]) -> Written: ...
 
@@ -81,6 +86,16 @@ class AnswerReader:
         except UnreadableAnswer as error:
             logger.warning("the incident a write answered with could not be read: %s", error)
             return None
+
+
+# Both APIs' largest page: one list call covers this many changes.
+GRAPH_PAGE = 50
+DEFENDER_PAGE = 100
+
+
+def odata_date(when: datetime) -> str:
+    """An OData DateTimeOffset literal (unquoted, UTC): 2026-12-02T10:42:00.123456Z."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _checked_changes(changes: dict[str, Any]) -> dict[str, Any]:
@@ -131,6 +146,11 @@ class GraphIncidentApi:
 
     def list_incidents(self, *, filter: str | None = None, top: int = 50) -> AsyncIterator[Incident]:
         return _pages(self._transport, self._reader, f"{self._base}/security/incidents", filter, top)
+
+    def changed_since(self, since: datetime) -> AsyncIterator[Incident]:
+        # Graph filters incidents on lastUpdateDateTime (and six other fields), pages with $top ≤ 50
+        # and @odata.nextLink, and takes no $orderby on incidents: the caller sorts.
+        return self.list_incidents(filter=f"lastUpdateDateTime ge {odata_date(since)}", top=GRAPH_PAGE)
 
     async def update_incident(self, incident_id: str, changes: dict[str, Any]) -> Written:
         url = self._url(incident_id)
@@ -193,6 +213,10 @@ class DefenderIncidentApi:
 
     def list_incidents(self, *, filter: str | None = None, top: int = 50) -> AsyncIterator[Incident]:
         return _pages(self._transport, self._reader, f"{self._base}/api/incidents", filter, top)
+
+    def changed_since(self, since: datetime) -> AsyncIterator[Incident]:
+        # The legacy API's name for it is lastUpdateTime; its pages hold up to 100.
+        return self.list_incidents(filter=f"lastUpdateTime ge {odata_date(since)}", top=DEFENDER_PAGE)
 
     async def update_incident(self, incident_id: str, changes: dict[str, Any]) -> Written:
         answer = await self._transport.send(

@@ -43,6 +43,12 @@ class DemoIncidentApi:
         for raw in list(self._incidents.values())[:top]:
             yield Incident.model_validate(raw)
 
+    async def changed_since(self, since: datetime) -> AsyncIterator[Incident]:
+        for raw in list(self._incidents.values()):
+            incident = Incident.model_validate(raw)
+            if incident.last_update_date_time is not None and incident.last_update_date_time >= since:
+                yield incident
+
     async def update_incident(self, incident_id: str, changes: dict[str, Any]) -> Written:
         raw = self._raw(incident_id)
         raw.update({key: str(value) if hasattr(value, "value") else value for key, value in changes.items()})

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -276,6 +276,10 @@ class IncidentService:
         """Read one page of one incident: proves the token, the permission and the API answer."""
         async for _ in self._api.list_incidents(top=1):
             break
+
+    def changed_since(self, since: datetime) -> AsyncIterator[Incident]:
+        """Incidents updated at or after `since` (the live-card watcher's list calls)."""
+        return self._api.changed_since(since)
 
     async def update(self, incident_id: str, changes: dict[str, Any]) -> Saved:
         """Apply `changes` (Graph v1.0 field names); the incident as the API now has it."""

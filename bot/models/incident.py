@@ -150,6 +150,7 @@ class Incident(_Model):
     incident_web_url: OptionalText = None
     redirect_incident_id: OptionalText = None
     resolving_comment: OptionalText = None
+    last_modified_by: OptionalText = None  # who changed it last: for a resolved incident, who resolved it
     alerts: list[Alert] = Field(default_factory=list)
     # Fields of the API's answer that could not be read (Graph names): shown as unknown on the card.
     unreadable_fields: tuple[str, ...] = ()

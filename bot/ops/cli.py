@@ -1,14 +1,17 @@
 """Operator commands: `incident-bot get` prints one normalised incident as JSON, and
 `incident-bot card` the Block Kit body the bot would send for it, so a card can be checked
-without a Slack workspace."""
+without a Slack workspace; `incident-bot migrate` brings the database's schema up to this release."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.blocks.bodies import (
     Surface,
@@ -19,13 +22,16 @@ from bot.blocks.bodies import (
     unfurl_body,
 )
 from bot.blocks.incident import incident_url
+from bot.config.load import SettingProblem, describe
 from bot.config.settings import Settings
-from bot.errors import BotError, InvalidIncidentId
+from bot.errors import BotError, ConfigError, InvalidIncidentId
 from bot.incidents.explain import explain
 from bot.incidents.links import parse_command_text, parse_incident_link
 from bot.models import IncidentSnapshot
 from bot.services import card_seal, open_services
 
+# What `migrate` reads; a problem with any other setting (Slack, Entra) is not its business.
+_MIGRATE_SETTINGS = ("DATABASE_URL", "CACHE_URL", "LOG_LEVEL", "LOG_FORMAT")
 PREVIEW_WARNING = (
     "this link contains the incident's data: opening it hands the card to Slack's "
     "Block Kit Builder page, which reads it in your browser"
@@ -142,4 +148,52 @@ async def card_command(settings: Settings, raw: str, surface: Surface, preview_u
         sys.stdout.write(block_kit_builder_url(_blocks(body, surface)) + "\n")
     else:
         _write_json(body, indent=2)
+    return 0
+
+
+def _database_failure(error: Exception, database_url: str) -> str:
+    """The first line of what the driver said, without SQLAlchemy's wrapping or the password."""
+    from sqlalchemy.exc import DBAPIError
+
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    lines = str(cause).strip().splitlines()
+    reason = lines[0] if lines else type(cause).__name__
+    try:
+        password = urlsplit(database_url).password
+    except ValueError:
+        password = None
+    return reason.replace(password, "***") if password else reason
+
+
+async def migrate_command(settings: Settings, problems: Sequence[SettingProblem]) -> int:
+    """Upgrade the schema at DATABASE_URL to head and say so in one line; exit 1 when the database
+    cannot be reached or migrated, 2 when its settings are wrong."""
+    if settings.log_level != "DEBUG":
+        # before Alembic is imported, as it logs its plugins then; the line printed below says the rest
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    # imported here: `get` and `card` need no database, and SQLAlchemy and Alembic take a while to load
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.state.database import Database, check_database, shown_url
+
+    wrong = [problem for problem in problems if problem.variable in _MIGRATE_SETTINGS]
+    try:
+        if wrong:
+            raise ConfigError(describe(wrong))
+        check_database(settings.database_url, settings.cache_url)
+    except ConfigError as error:
+        _say(str(error))
+        return 2
+    shown = shown_url(settings.database_url)
+    try:
+        database = Database.open(settings.database_url)
+        try:
+            before, after = await database.migrate()
+        finally:
+            await database.close()
+    except (OSError, SQLAlchemyError, CommandError) as error:
+        _say(f"database {shown}: cannot migrate: {_database_failure(error, settings.database_url)}")
+        return 1
+    sys.stdout.write(f"database {shown}: schema at {after} (was {before or 'none'})\n")
     return 0

@@ -14,6 +14,7 @@ from bot.jobs import (
     Job,
     JobUnreadable,
     RefreshCard,
+    RefreshLiveCards,
     ShareIncident,
     ShowIncident,
     TellOutOfDate,
@@ -23,7 +24,7 @@ from bot.jobs import (
     reply_address,
 )
 from bot.state.intake import Delivery, GiveUp
-from bot.work import modals, notices, reading, writing
+from bot.work import live, modals, notices, reading, writing
 from bot.work.context import Work
 
 __all__ = ["Delivery", "Work", "handle", "on_dead"]
@@ -54,6 +55,8 @@ async def handle(work: Work, delivery: Delivery) -> None:
             await modals.fill_modal(work, job)
         case TellOutOfDate():
             await notices.tell_out_of_date(work, job)
+        case RefreshLiveCards():
+            await live.refresh_live_cards(work, job, delivery)
         case _:
             assert_never(job)
 
@@ -73,6 +76,8 @@ async def on_dead(work: Work, delivery: Delivery) -> None:
             await reading.tell_gave_up(work, job)
         case WriteIncident():
             await writing.gave_up(work, job)
+        case RefreshLiveCards():
+            await live.gave_up(work, job)
         case UnfurlLinks() | RefreshCard() | FillModal() | TellOutOfDate():
             return
 

@@ -12,20 +12,29 @@ from bot.blocks.incident import card_fallback_text
 from bot.blocks.messages import build_notice_blocks
 from bot.blocks.refs import IncidentRef
 from bot.models import IncidentSnapshot
+from bot.state.live_cards import CardPlace
 from bot.work.context import Work
+from bot.work.live import write_down
 
 
 async def redraw(work: Work, ref: IncidentRef, snapshot: IncidentSnapshot) -> None:
     """Show the new state in the card the user clicked."""
     text = card_fallback_text(snapshot)
+    live = work.live_now()
     if ref.url and ref.channel and ref.ts:
-        blocks = work.cards(snapshot, work.card_context(unfurl_url=ref.url))
+        blocks = work.cards(snapshot, work.card_context(unfurl_url=ref.url, live=live))
         await work.slack.chat_unfurl(channel=ref.channel, ts=ref.ts, unfurls={ref.url: {"blocks": blocks}})
+        place = CardPlace("unfurl", channel=ref.channel, ts=ref.ts, url=ref.url)
+        await write_down(work, snapshot, [place], asked_for=ref.id)  # so the watcher need not redraw it
     elif ref.channel and ref.ts:
-        blocks = work.cards(snapshot, work.card_context())
+        blocks = work.cards(snapshot, work.card_context(live=live))
         await work.slack.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+        await write_down(
+            work, snapshot, [CardPlace("message", channel=ref.channel, ts=ref.ts)], asked_for=ref.id
+        )
     elif ref.response_url:
-        blocks = work.cards(snapshot, work.card_context(shareable=True))
+        # The card's own record (the command's response_url) stays the one the watcher uses.
+        blocks = work.cards(snapshot, work.card_context(shareable=True, live=live))
         body = {"replace_original": True, "response_type": "ephemeral", "text": text, "blocks": blocks}
         await work.respond(ref.response_url, body)
 

@@ -23,7 +23,9 @@ from bot.incidents.links import IncidentLink, parse_incident_link
 from bot.jobs import ShareIncident, ShowIncident, UnfurlLinks
 from bot.models import IncidentSnapshot
 from bot.state.intake import Delivery
+from bot.state.live_cards import CardPlace
 from bot.work.context import Work
+from bot.work.live import write_down
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +48,20 @@ async def show_incident(work: Work, job: ShowIncident) -> None:
         if seconds > NOTE_WAITS_OVER and not noted:
             noted = await _post_wait_note(work, job.response_url, seconds)
 
+    snapshot: IncidentSnapshot | None = None
     try:
         snapshot = await work.incidents.get(incident_id, on_wait=tell_wait)
     except BotError as error:
         body = ephemeral_error_body(explain(error, incident_id, work.settings.azure_tenant_id))
     else:
-        body = ephemeral_card_body(snapshot, work.card_context(shareable=True), work.cards)
+        ctx = work.card_context(shareable=True, live=work.live_now())
+        body = ephemeral_card_body(snapshot, ctx, work.cards)
     if noted:
         body = {**body, "replace_original": True}
     await work.respond(job.response_url, body)
+    if snapshot is not None:
+        place = CardPlace("ephemeral", channel=job.channel_id, response_url=job.response_url)
+        await write_down(work, snapshot, [place], asked_for=incident_id, uses=2 if noted else 1)
 
 
 async def _post_wait_note(work: Work, response_url: str, seconds: float) -> bool:
@@ -87,9 +94,10 @@ async def share_incident(work: Work, job: ShareIncident, delivery: Delivery) -> 
             await work.respond(ref.response_url, {"response_type": "ephemeral", "replace_original": False,
                                                   "text": text})  # fmt: skip
         return
-    body = message_card_body(snapshot, work.card_context(), shared_by=job.user_id, render=work.cards)
+    ctx = work.card_context(live=work.live_now())
+    body = message_card_body(snapshot, ctx, shared_by=job.user_id, render=work.cards)
     try:
-        await work.slack.chat_postMessage(channel=job.channel_id, **body)
+        posted = await work.slack.chat_postMessage(channel=job.channel_id, **body)
     except SlackApiError as error:
         if error.response.get("error") not in ("not_in_channel", "channel_not_found"):
             raise
@@ -100,6 +108,8 @@ async def share_incident(work: Work, job: ShareIncident, delivery: Delivery) -> 
         await work.once.finish(key)
         return
     await work.once.finish(key)
+    place = CardPlace("message", channel=str(posted.get("channel") or job.channel_id), ts=posted.get("ts"))
+    await write_down(work, snapshot, [place], asked_for=ref.id)
     if ref.response_url:
         await work.respond(ref.response_url, {"delete_original": True})
 
@@ -151,10 +161,14 @@ async def unfurl_links(work: Work, job: UnfurlLinks) -> None:
     results = await asyncio.gather(*(work.incidents.get(i) for i in ids), return_exceptions=True)
     fetched: dict[str, IncidentSnapshot | BaseException] = dict(zip(ids, results, strict=True))
     unfurls: dict[str, Any] = {}
+    # A composer preview is replaced by the posted message's own unfurl: only that one is kept live.
+    kept = job.source != "composer" and bool(job.channel and job.message_ts)
+    live = kept and work.live_now()
     for link in links:
         result = fetched[link.incident_id]
         if isinstance(result, IncidentSnapshot):
-            unfurls[link.url] = unfurl_body(result, work.card_context(unfurl_url=link.url), work.cards)
+            ctx = work.card_context(unfurl_url=link.url, live=live)
+            unfurls[link.url] = unfurl_body(result, ctx, work.cards)
         elif isinstance(result, BotError):
             text = explain(result, link.incident_id, work.settings.azure_tenant_id)
             unfurls[link.url] = unfurl_error_body(text)
@@ -173,5 +187,12 @@ async def unfurl_links(work: Work, job: UnfurlLinks) -> None:
         if error.response.get("error") in ("ratelimited",) or error.response.status_code >= 500:
             raise
         logger.warning("chat.unfurl refused: %s", error.response.get("error"))
+        return
+    if kept:
+        for link in links:
+            result = fetched[link.incident_id]
+            if isinstance(result, IncidentSnapshot):
+                place = CardPlace("unfurl", channel=job.channel, ts=job.message_ts, url=link.url)
+                await write_down(work, result, [place], asked_for=link.incident_id)
     # A crash between chat.unfurl and the XACK brings the job back; its chat.unfurl replaces
     # this one with the same card.

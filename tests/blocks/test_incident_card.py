@@ -55,6 +55,7 @@ def resolved_payload() -> dict[str, Any]:
         "determination": "malware",
         "assignedTo": None,
         "resolvingComment": "Contained: device isolated, credentials reset & sessions revoked.",
+        "lastModifiedBy": "kai@contoso.com",
     }
 
 
@@ -80,6 +81,7 @@ def _cards() -> dict[str, dict[str, Any]]:
         "card-merged": message(snapshot(normal_payload(), merged_from=("4242",)), context()),
         "card-stale": message(snapshot(normal_payload(), stale=True), context()),
         "card-resolved": message(snapshot(resolved_payload()), context()),
+        "card-live": message(snapshot(normal_payload()), context(live=True)),
         "card-sample-ephemeral": message(
             snapshot(beta_payload()), context(sample_data=True, shareable=True), user="U04JDOE0001"
         ),

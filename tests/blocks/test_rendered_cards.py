@@ -27,6 +27,7 @@ def test_another_version_context_or_age_is_drawn_anew() -> None:
     refreshed = snap.model_copy(update={"fetched_at": snap.fetched_at + timedelta(seconds=30)})
     assert cards(refreshed, context()) is not first
     assert cards(snap, context(shareable=True)) is not first
+    assert cards(snap, context(live=True)) is not first
     stale = snap.model_copy(update={"stale": True})
     older = cards(stale, dataclasses.replace(context(), now=NOW + timedelta(minutes=5)))
     later = dataclasses.replace(context(), now=NOW + timedelta(minutes=50))
@@ -45,5 +46,5 @@ def test_the_memory_is_bounded() -> None:
 def test_the_key_names_every_field_of_the_context() -> None:
     # RenderedCards keys on these fields by name: a new field of CardContext must join its key.
     assert {f.name for f in dataclasses.fields(CardContext)} == {
-        "portal_url", "tenant_id", "seal", "sample_data", "unfurl_url", "shareable", "now",
+        "portal_url", "tenant_id", "seal", "sample_data", "unfurl_url", "shareable", "now", "live",
     }  # fmt: skip

@@ -210,17 +210,19 @@ StartReplicas = Callable[..., Awaitable[list[Replica]]]
 
 @pytest.fixture
 async def start_replicas(
-    world: World, redis_server: RedisServer, tmp_path: Path
+    world: World, redis_server: RedisServer, tmp_path: Path, postgres_url: str
 ) -> AsyncIterator[StartReplicas]:
-    """`await start_replicas(2, SHUTDOWN_SECONDS="1")`: replicas on the private Redis, started
-    together; each is killed at the end of the test if it still runs."""
+    """`await start_replicas(2, SHUTDOWN_SECONDS="1")`: replicas on the private Redis and a
+    PostgreSQL database of the test's own, started together; each is killed at the end of the test
+    if it still runs."""
     started: list[Replica] = []
 
     async def start(count: int = 1, **env: str) -> list[Replica]:
         batch = []
         for _ in range(count):
             name = f"replica-{len(started) + 1}"
-            bot_env = world.bot_env(**{"CACHE_URL": redis_server.url(), **REPLICA_ENV, **env})
+            shared = {"CACHE_URL": redis_server.url(), "DATABASE_URL": postgres_url}
+            bot_env = world.bot_env(**{**shared, **REPLICA_ENV, **env})
             replica = Replica(bot_env, free_port(), name, tmp_path / f"{name}.log")
             started.append(replica)
             batch.append(replica)

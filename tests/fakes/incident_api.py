@@ -72,6 +72,13 @@ _WRITABLE: dict[Flavor, set[str]] = {
 _EVOLVED_STATUS = {"awaitingAction"}
 _PREFER_UNKNOWN = "include-unknown-enum-members"
 _EQ_CLAUSE = re.compile(r"^\(?\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*\)?$")
+# A date comparison, OData's unquoted DateTimeOffset literal: lastUpdateDateTime ge 2026-12-02T10:42:00Z
+_DATE_CLAUSE = re.compile(
+    r"^\(?\s*(\w+)\s+(gt|ge|lt|le)\s+(\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:\d\d))\s*\)?$"
+)
+_COMPARE: dict[str, Callable[[datetime, datetime], bool]] = {
+    "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
+}  # fmt: skip
 
 
 @dataclass
@@ -176,6 +183,25 @@ class FakeIncidentApi:
     def put(self, flavor: Flavor, incident: dict[str, Any]) -> None:
         key = str(incident["incidentId"] if flavor == "defender" else incident["id"])
         self.incidents[flavor][key] = copy.deepcopy(incident)
+
+    def change(self, flavor: Flavor, incident_id: str | int, **fields: Any) -> dict[str, Any]:
+        """Change a stored incident as Defender does (the portal, another client): the fields given
+        (Graph names; `comment=` appends a comment) and a new last-update time. Returns a copy."""
+        incident = self.incidents[flavor][str(incident_id)]
+        if (comment := fields.pop("comment", None)) is not None:
+            entry = (
+                {"comment": comment, "createdBy": "analyst@contoso.com", "createdTime": _now()}
+                if flavor == "defender"
+                else {
+                    "comment": comment,
+                    "createdByDisplayName": "analyst@contoso.com",
+                    "createdDateTime": _now(),
+                }
+            )
+            incident.setdefault("comments", []).append(entry)
+        incident.update(fields)
+        incident["lastUpdateTime" if flavor == "defender" else "lastUpdateDateTime"] = _now()
+        return copy.deepcopy(incident)
 
     def get(self, flavor: Flavor, incident_id: str | int) -> dict[str, Any] | None:
         """A copy of the stored incident (alerts and comments included), e.g. after a PATCH."""
@@ -383,11 +409,29 @@ def _filtered(
         store.values(), key=lambda i: (str(i.get(created, "")), str(i[key]).zfill(20)), reverse=True
     )
     raw = request.query.get("$filter", "")
-    clauses = [_EQ_CLAUSE.match(c.strip()) for c in re.split(r"\s+and\s+", raw)]
-    if not raw or not all(clauses):
-        return items  # only "field eq 'value' [and ...]" is understood; anything else is ignored
-    wanted = {m.group(1): m.group(2).replace("''", "'") for m in clauses if m is not None}
-    return [i for i in items if all(str(i.get(k)) == v for k, v in wanted.items())]
+    if not raw:
+        return items
+    tests: list[Callable[[dict[str, Any]], bool]] = []
+    for clause in re.split(r"\s+and\s+", raw):
+        if (eq := _EQ_CLAUSE.match(clause.strip())) is not None:
+            name, value = eq.group(1), eq.group(2).replace("''", "'")
+            tests.append(lambda i, name=name, value=value: str(i.get(name)) == value)
+        elif (date := _DATE_CLAUSE.match(clause.strip())) is not None:
+            name, compare, when = date.group(1), _COMPARE[date.group(2)], _parse_date(date.group(3))
+            tests.append(lambda i, n=name, c=compare, w=when: bool(i.get(n)) and c(_parse_date(i[n]), w))
+        else:
+            raise _ApiError(400, f"Invalid filter clause: {clause.strip()}")
+    return [i for i in items if all(test(i) for test in tests)]
+
+
+def _parse_date(text: str) -> datetime:
+    """Graph's seven fractional digits cut to Python's six."""
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text)
+    if match is None:
+        raise _ApiError(400, f"Invalid date: {text}")
+    fraction = (match.group(2) or "0")[:6].ljust(6, "0")
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    return datetime.fromisoformat(f"{match.group(1)}.{fraction}{zone}")
 
 
 def _page(request: web.Request, *, default: int, maximum: int, token: str) -> tuple[int, int]:

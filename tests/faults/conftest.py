@@ -150,9 +150,10 @@ def is_card(body: dict[str, Any], incident_id: str, *, stale: bool = False) -> b
 
 @pytest.fixture
 async def replicas(
-    entra: FakeEntra, incident_api: FakeIncidentApi, fake_slack: FakeSlackApi
+    entra: FakeEntra, incident_api: FakeIncidentApi, fake_slack: FakeSlackApi, request: pytest.FixtureRequest
 ) -> AsyncIterator[Callable[..., Awaitable[BotProcess]]]:
-    """Start `python -m bot` replicas against the fakes; every one is killed at the end."""
+    """Start `python -m bot` replicas against the fakes; every one is killed at the end. Replicas on
+    Redis share a PostgreSQL database of the test's own unless DATABASE_URL is given."""
     started: list[BotProcess] = []
 
     async def start(**extra: str) -> BotProcess:
@@ -170,6 +171,8 @@ async def replicas(
             "LOG_LEVEL": "ERROR",
             **extra,
         }
+        if env.get("CACHE_URL", "").startswith("redis") and "DATABASE_URL" not in env:
+            env["DATABASE_URL"] = request.getfixturevalue("postgres_url")
         bot = BotProcess(env, free_port())
         started.append(bot)
         await bot.start()

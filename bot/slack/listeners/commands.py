@@ -9,13 +9,16 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.blocks.bodies import RenderedCards, card_context_for, ephemeral_card_body
 from bot.blocks.messages import build_error_blocks, build_usage_blocks, build_usage_text
+from bot.blocks.refs import is_response_url
 from bot.blocks.seal import CardSeal
 from bot.config.settings import Settings
 from bot.errors import InvalidIncidentId
 from bot.incidents.links import parse_command_text
 from bot.incidents.service import IncidentService
 from bot.jobs import ShowIncident, submit_job
+from bot.state.card_book import LiveCards
 from bot.state.intake import Intake
+from bot.state.live_cards import CardPlace
 
 COMMAND = "/incident"
 
@@ -32,6 +35,7 @@ async def handle_incident_command(
     incidents: IncidentService,
     cards: RenderedCards,
     seal: CardSeal,
+    live: LiveCards,
 ) -> None:
     """Answer help, bad ids and cached incidents at once; queue a lookup before acking otherwise,
     so nothing acked is lost. An ack that carries the card is its delivery."""
@@ -47,9 +51,16 @@ async def handle_incident_command(
         return
     snapshot = await incidents.cached(incident_id)
     if snapshot is not None:
-        demo = settings.incident_source == "demo"
-        ctx = card_context_for(settings, seal, sample_data=demo, now=datetime.now(UTC), shareable=True)
+        demo, now = settings.incident_source == "demo", datetime.now(UTC)
+        ctx = card_context_for(
+            settings, seal, sample_data=demo, now=now, shareable=True, live=live.is_live(now)
+        )
         await ack(**ephemeral_card_body(snapshot, ctx, cards))
+        # Written down after the ack, in a batch: the response_url is not used yet (5 uses left).
+        if is_response_url(response_url := command.get("response_url", "")):
+            place = CardPlace("ephemeral", channel=command.get("channel_id"), response_url=response_url)
+            card = live.card(snapshot, place, now=now, asked_for=incident_id)
+            live.note(card, snapshot.incident.last_update_date_time)
         return
     job = ShowIncident(
         incident_id=incident_id,
