@@ -75,8 +75,11 @@ async def run_bot(
 
 
 @pytest.fixture
-def bot_env(entra: FakeEntra, incident_api: FakeIncidentApi, fake_slack: FakeSlackApi) -> dict[str, str]:
+def bot_env(
+    entra: FakeEntra, incident_api: FakeIncidentApi, fake_slack: FakeSlackApi, tmp_path: Path
+) -> dict[str, str]:
     return {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'incident-bot.db'}",
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": fake_slack.api_url,

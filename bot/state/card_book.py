@@ -73,7 +73,14 @@ class LiveCards:
         return self.health.is_live(now)
 
     def card(
-        self, snapshot: IncidentSnapshot, place: CardPlace, *, now: datetime, asked_for: str, uses: int = 0
+        self,
+        snapshot: IncidentSnapshot,
+        place: CardPlace,
+        *,
+        now: datetime,
+        asked_for: str,
+        uses: int = 0,
+        shared_by: str | None = None,
     ) -> NewCard:
         """The record of a card just drawn."""
         expires = now + self.keep
@@ -87,6 +94,7 @@ class LiveCards:
             now=now,
             expires_at=expires,
             uses=uses,
+            shared_by=shared_by,
         )
 
     def note(self, card: NewCard, version: datetime | None) -> None:

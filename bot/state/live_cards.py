@@ -66,6 +66,7 @@ class LiveCard:
     expires_at: datetime
     drawn_at: datetime
     needs_redraw: bool
+    shared_by: str | None = None  # a shared message's "Shared by" user, kept across redraws
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class NewCard:
     now: datetime
     expires_at: datetime
     uses: int = 0
+    shared_by: str | None = None
 
 
 def _card(row: Row[Any]) -> LiveCard:
@@ -94,6 +96,7 @@ def _card(row: Row[Any]) -> LiveCard:
         expires_at=row.expires_at,
         drawn_at=row.drawn_at,
         needs_redraw=row.needs_redraw,
+        shared_by=row.shared_by,
     )
 
 
@@ -138,6 +141,7 @@ class LiveCardStore:
                 "ts": card.place.ts,
                 "url": card.place.url,
                 "response_url": card.place.response_url,
+                "shared_by": card.shared_by,
                 "place_key": card.place.key,
                 "digest": card.digest,
                 "uses": card.uses,
@@ -158,10 +162,20 @@ class LiveCardStore:
                 column.name: statement.excluded[column.name]
                 for column in live_cards.columns
                 if column.name not in kept
-            },
+            }
+            # a redraw after a click does not know who shared the message: the first one stays
+            | {"shared_by": func.coalesce(statement.excluded.shared_by, live_cards.c.shared_by)},
         )
         async with self._sessions.begin() as session:
             await session.execute(statement, list(rows.values()))
+
+    async def at(self, place: CardPlace) -> LiveCard | None:
+        """The card recorded at `place`, expired or not."""
+        async with self._sessions.begin() as session:
+            row = (
+                await session.execute(select(live_cards).where(live_cards.c.place_key == place.key))
+            ).first()
+        return _card(row) if row is not None else None
 
     async def following(self, incident_ids: Collection[str], *, now: datetime) -> list[LiveCard]:
         """The live cards showing any of `incident_ids`, oldest first."""

@@ -71,6 +71,7 @@ live_cards = Table(
     Column("ts", String(32), nullable=True),
     Column("url", String(2048), nullable=True),
     Column("response_url", String(2048), nullable=True),
+    Column("shared_by", String(32), nullable=True),  # who shared a message card: its "Shared by" line
     Column("place_key", String(64), nullable=False),
     Column("digest", String(64), nullable=False),
     Column("uses", Integer, nullable=False, server_default=text("0")),

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from slack_sdk.errors import SlackApiError
 
+from bot.blocks.bodies import message_card_body
 from bot.blocks.incident import card_fallback_text
 from bot.errors import BotError, Unavailable
 from bot.jobs import RefreshLiveCards
@@ -162,19 +163,28 @@ async def _draw(
         )
         return True
     await work.slack_pace("chat.update").wait()
-    blocks = work.cards(shown, work.card_context(live=live_now))
-    await work.slack.chat_update(channel=place.channel, ts=place.ts, text=text, blocks=blocks)
+    message = message_card_body(shown, work.card_context(live=live_now), card.shared_by, render=work.cards)
+    await work.slack.chat_update(channel=place.channel, ts=place.ts, text=text, blocks=message["blocks"])
     return True
 
 
 async def write_down(
-    work: Work, snapshot: IncidentSnapshot, places: list[CardPlace], *, asked_for: str, uses: int = 0
+    work: Work,
+    snapshot: IncidentSnapshot,
+    places: list[CardPlace],
+    *,
+    asked_for: str,
+    uses: int = 0,
+    shared_by: str | None = None,
 ) -> None:
     """Record cards just put in Slack, so the watcher keeps them up to date."""
     if work.live is None or not places:
         return
     now = _now()
-    cards = [work.live.card(snapshot, place, now=now, asked_for=asked_for, uses=uses) for place in places]
+    cards = [
+        work.live.card(snapshot, place, now=now, asked_for=asked_for, uses=uses, shared_by=shared_by)
+        for place in places
+    ]
     try:
         await work.live.remember(cards, snapshot.incident.last_update_date_time)
     except Exception:  # the card is in Slack already: a database failure leaves it a snapshot, no more

@@ -8,6 +8,9 @@ taken from `body["message"]`.
 
 from __future__ import annotations
 
+import logging
+
+from bot.blocks.bodies import message_card_body
 from bot.blocks.incident import card_fallback_text
 from bot.blocks.messages import build_notice_blocks
 from bot.blocks.refs import IncidentRef
@@ -15,6 +18,8 @@ from bot.models import IncidentSnapshot
 from bot.state.live_cards import CardPlace
 from bot.work.context import Work
 from bot.work.live import write_down
+
+logger = logging.getLogger(__name__)
 
 
 async def redraw(work: Work, ref: IncidentRef, snapshot: IncidentSnapshot) -> None:
@@ -27,16 +32,29 @@ async def redraw(work: Work, ref: IncidentRef, snapshot: IncidentSnapshot) -> No
         place = CardPlace("unfurl", channel=ref.channel, ts=ref.ts, url=ref.url)
         await write_down(work, snapshot, [place], asked_for=ref.id)  # so the watcher need not redraw it
     elif ref.channel and ref.ts:
-        blocks = work.cards(snapshot, work.card_context(live=live))
-        await work.slack.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
-        await write_down(
-            work, snapshot, [CardPlace("message", channel=ref.channel, ts=ref.ts)], asked_for=ref.id
-        )
+        place = CardPlace("message", channel=ref.channel, ts=ref.ts)
+        # A shared card keeps its "Shared by" line: chat.update replaces every block.
+        shared_by = await _shared_by(work, place)
+        body = message_card_body(snapshot, work.card_context(live=live), shared_by, render=work.cards)
+        await work.slack.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=body["blocks"])
+        await write_down(work, snapshot, [place], asked_for=ref.id)
     elif ref.response_url:
         # The card's own record (the command's response_url) stays the one the watcher uses.
         blocks = work.cards(snapshot, work.card_context(shareable=True, live=live))
         body = {"replace_original": True, "response_type": "ephemeral", "text": text, "blocks": blocks}
         await work.respond(ref.response_url, body)
+
+
+async def _shared_by(work: Work, place: CardPlace) -> str | None:
+    """Who shared the message card at `place`, as it was written down."""
+    if work.live is None:
+        return None
+    try:
+        recorded = await work.live.store.at(place)
+    except Exception:  # the change is saved: a database failure costs the line, not the redraw
+        logger.exception("the record of card %s could not be read", place.key)
+        return None
+    return recorded.shared_by if recorded is not None else None
 
 
 async def tell(work: Work, ref: IncidentRef, user_id: str, text: str) -> None:

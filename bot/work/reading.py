@@ -109,7 +109,7 @@ async def share_incident(work: Work, job: ShareIncident, delivery: Delivery) -> 
         return
     await work.once.finish(key)
     place = CardPlace("message", channel=str(posted.get("channel") or job.channel_id), ts=posted.get("ts"))
-    await write_down(work, snapshot, [place], asked_for=ref.id)
+    await write_down(work, snapshot, [place], asked_for=ref.id, shared_by=job.user_id)
     if ref.response_url:
         await work.respond(ref.response_url, {"delete_original": True})
 

@@ -93,6 +93,7 @@ async def test_every_card_of_a_changed_incident_is_redrawn_once_where_it_is(
     seen = await wait_for_redraws(world, after, {"message": 1, "unfurl": 1, "ephemeral": 1})
     assert asyncio.get_running_loop().time() - started <= WITHIN
     [update] = seen["message"]
+    assert update.args["blocks"][0]["elements"][0]["text"] == "Shared by <@U0WRITER>"  # kept on redraw
     assert (update.args["channel"], update.args["ts"]) == (
         CHANNEL,
         shared.args.get("ts") or update.args["ts"],

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("ts", sa.String(32), nullable=True),
         sa.Column("url", sa.String(2048), nullable=True),
         sa.Column("response_url", sa.String(2048), nullable=True),
+        sa.Column("shared_by", sa.String(32), nullable=True),
         sa.Column("place_key", sa.String(64), nullable=False),
         sa.Column("digest", sa.String(64), nullable=False),
         sa.Column("uses", sa.Integer(), server_default=sa.text("0"), nullable=False),
