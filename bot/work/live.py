@@ -38,6 +38,7 @@ GONE = frozenset(
         "channel_not_found",
         "is_archived",
         "cannot_find_message",
+        "cannot_find_channel",
         "cannot_unfurl_message",
         "not_in_channel",
     }

@@ -109,6 +109,14 @@ async def test_every_card_of_a_changed_incident_is_redrawn_once_where_it_is(
     # Two more polls: nothing is redrawn again, and the incident nobody changed never was.
     await asyncio.sleep(2.5 * POLL)
     again = redraws_of(world, after=after)
+    async with world.http.get(f"http://127.0.0.1:{world.bot.port}/metrics") as response:
+        metrics = await response.text()
+    assert "incident_bot_live_leader 1.0" in metrics
+    # Four: the three above, and the /incident answer that was shared (Slack deleted it at the bot's
+    # word; its record stays until its response_url runs out, and the replace is a no-op there).
+    assert "incident_bot_live_cards_redrawn_total 4.0" in metrics
+    assert "incident_bot_live_changes_total 1.0" in metrics
+    assert "incident_bot_live_lag_seconds" in metrics and "incident_bot_live_polls_total" in metrics
     assert {surface: len(calls) for surface, calls in again.items()} == {
         "message": 1, "unfurl": 1, "ephemeral": 1, "other": 0,
     }  # fmt: skip
