@@ -22,6 +22,8 @@ class ActionId(StrEnum):
     TAGS = "incident-tags"
     REFRESH = "incident-refresh"
     SHARE = "incident-share"
+    # the redacted card's button: the full card, ephemerally, to a clicker who may read incidents
+    SHOW_DETAILS = "incident-show-details"
     # a url button: Slack opens the link and still sends block_actions, which must be acked
     OPEN = "incident-open"
     # the card's overflow menu; the chosen option's value says which action (see refs.encode_more_value)

@@ -97,7 +97,7 @@ def portal_link(incident: Incident, ctx: CardContext) -> str:
     return incident_url(ctx.portal_url, incident.id, ctx.tenant_id or incident.tenant_id)
 
 
-def _merged_note(snapshot: IncidentSnapshot) -> dict[str, Any] | None:
+def merged_note(snapshot: IncidentSnapshot) -> dict[str, Any] | None:
     if not snapshot.merged_from:
         return None
     first, *via = (mrkdwn_cut(one_line(i), 25) for i in snapshot.merged_from)
@@ -168,7 +168,7 @@ def _age(seconds: float) -> str:
     return f"{hours} h" if hours < 48 else f"{round(hours / 24)} days"
 
 
-def _freshness(snapshot: IncidentSnapshot, ctx: CardContext) -> dict[str, Any]:
+def freshness_block(snapshot: IncidentSnapshot, ctx: CardContext) -> dict[str, Any]:
     fetched = slack_date(snapshot.fetched_at)
     if not snapshot.stale:
         # "checked" is when the bot last read Defender for this card: a live card is redrawn only
@@ -190,7 +190,7 @@ def build_incident_card(snapshot: IncidentSnapshot, ctx: CardContext) -> list[di
     link = f"{severity_marker(str(incident.severity))} <{url}|Incident {incident.id}> in Microsoft Defender"
     blocks: list[dict[str, Any] | None] = [
         build_sample_data_note() if ctx.sample_data else None,
-        _merged_note(snapshot),
+        merged_note(snapshot),
         # plain_text, emoji off: the title is shown exactly as Defender has it (see text.plain)
         {"type": "header", "text": plain(title, HEADER_CHARS, emoji=False)},
         {"type": "section", "text": mrkdwn(link)},
@@ -204,7 +204,7 @@ def build_incident_card(snapshot: IncidentSnapshot, ctx: CardContext) -> list[di
         alerts_block(incident.alerts),
         evidence_block(incident.alerts),
         _unreadable_note(incident, url),
-        _freshness(snapshot, ctx),
+        freshness_block(snapshot, ctx),
         actions_block(incident, url, ctx.seal, unfurl_url=ctx.unfurl_url, shareable=ctx.shareable),
     ]
     return [block for block in blocks if block is not None]
