@@ -68,6 +68,7 @@ class LiveCards:
         self._versions: dict[str, datetime] = {}
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def is_live(self, now: datetime) -> bool:
         return self.health.is_live(now)
@@ -112,13 +113,16 @@ class LiveCards:
             await self.store.set_versions({cards[0].follows_id: version})
 
     async def start(self) -> None:
+        self._stopping = False
         self._flusher = asyncio.create_task(self._flush_forever())
 
     async def stop(self) -> None:
+        """Write down what is pending; a flush in progress finishes first (cancelled mid-query, it
+        would leave a database connection behind)."""
         if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            self._stopping = True
+            self._wake.set()
+            await self._flusher
         await self.flush()
 
     async def flush(self) -> None:
@@ -136,7 +140,7 @@ class LiveCards:
             )
 
     async def _flush_forever(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(FLUSH_EVERY):
                     await self._wake.wait()

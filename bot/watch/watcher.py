@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 OVERLAP = timedelta(minutes=2)
 HEARTBEAT = "heartbeat"
 RETIRE_BATCH = 200
+STOP_WAIT = 5.0
 
 
 def _utcnow() -> datetime:
@@ -79,30 +80,33 @@ class Watcher:
         self.clock = clock
         self.stats = WatchStats()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
+        self._stopping = asyncio.Event()
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        """Let a round in progress finish (cancelled mid-query, it would leave a database connection
+        behind), then end."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping.set()
+            with contextlib.suppress(TimeoutError):  # past the wait, wait_for cancels it
+                await asyncio.wait_for(self._task, STOP_WAIT)
         if self.stats.leader:
             await self.lease.release()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             pause = self.poll_seconds
             try:
                 pause = await self.round()
-            except asyncio.CancelledError:
-                raise
             except Exception as error:  # the next round tries again; the watermark did not move
                 name = type(error).__name__
                 self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
                 logger.exception("live-card watch failed; trying again in %.0f s", pause)
-            await asyncio.sleep(pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), pause)
 
     async def round(self) -> float:
         """One round: poll when this replica holds the lease, else read the holder's heartbeat.
