@@ -28,6 +28,7 @@ RESPONSE_URL_USES = 5
 MISSED_POLLS = 3
 FLUSH_EVERY = 0.25
 FLUSH_AT = 200
+STOP_WAIT = 5.0
 
 
 def card_digest(snapshot: IncidentSnapshot, asked_for: str | None = None) -> str:
@@ -122,8 +123,12 @@ class LiveCards:
         if self._flusher is not None:
             self._stopping = True
             self._wake.set()
-            await self._flusher
-        await self.flush()
+            await asyncio.wait({self._flusher}, timeout=STOP_WAIT)
+            if not self._flusher.done():  # the database does not answer: these cards stay snapshots
+                self._flusher.cancel()
+                return
+        async with asyncio.timeout(STOP_WAIT):
+            await self.flush()
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, []

@@ -6,6 +6,7 @@ its plain form (`sqlite:///…`, `postgresql://…`); `async_url` names the asyn
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 # Alembic names each of its plugins at INFO as it is imported (here on first use, so that a command
 # which never migrates never loads it): noise in the bot's log.
 logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DATABASE_EXAMPLE = "postgresql://user@host:5432/db"
@@ -175,5 +177,11 @@ class Database:
         async with self.engine.connect() as connection:
             return await connection.run_sync(current_revision)
 
-    async def close(self) -> None:
-        await self.engine.dispose()
+    async def close(self, seconds: float = 5.0) -> None:
+        """Close the pool's connections; a connection that does not close in time is left to the
+        server (a stop must end)."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self.engine.dispose()
+        except TimeoutError:
+            logger.warning("database connections did not close within %.0f s; stopping anyway", seconds)

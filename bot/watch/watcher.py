@@ -91,8 +91,10 @@ class Watcher:
         behind), then end."""
         if self._task is not None:
             self._stopping.set()
-            with contextlib.suppress(TimeoutError):  # past the wait, wait_for cancels it
-                await asyncio.wait_for(self._task, STOP_WAIT)
+            await asyncio.wait({self._task}, timeout=STOP_WAIT)
+            if not self._task.done():  # a round stuck on the API or the database: cut it short
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=1.0)
         if self.stats.leader:
             await self.lease.release()
 
