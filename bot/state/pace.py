@@ -28,8 +28,14 @@ class Pace:
         self.waited = 0.0  # seconds callers spent waiting, for the benchmark and /metrics
 
     async def wait(self) -> None:
+        """Take a token, however long that takes."""
+        await self.take(within=float("inf"))
+
+    async def take(self, *, within: float) -> bool:
+        """Take a token if one comes within `within` seconds (waiting for it); False, taking
+        nothing and without waiting, when it would come later."""
         if self.per_minute <= 0:
-            return
+            return True
         async with self._lock:  # first come, first served
             rate = self.per_minute / 60.0
             while True:
@@ -38,8 +44,10 @@ class Pace:
                 self._at = now
                 if self._tokens >= 1.0:
                     self._tokens -= 1.0
-                    return
+                    return True
                 pause = (1.0 - self._tokens) / rate
+                if pause > within:
+                    return False
                 self.waited += pause
                 await asyncio.sleep(pause)
 

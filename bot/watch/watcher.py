@@ -31,6 +31,9 @@ from bot.state.live_cards import LiveCardStore
 logger = logging.getLogger(__name__)
 
 OVERLAP = timedelta(minutes=2)
+# Defender's listing is assumed to show a change within this long of its lastUpdateDateTime (and
+# the replicas' clocks to be within it of Defender's).
+LATE_WRITES = timedelta(minutes=5)
 HEARTBEAT = "heartbeat"
 RETIRE_BATCH = 200
 STOP_WAIT = 5.0
@@ -158,15 +161,13 @@ class Watcher:
             queued += bool(await submit_job(self.intake, job, once=once))
         self.stats.changes += len(todo)
         self.stats.queued += queued
-        # Defender's timestamps move the watermark, never past this replica's clock: an incident
-        # stamped in the future (a skewed clock somewhere) is listed again, not a reason to skip
-        # everything before its stamp.
-        mark = min(max(latest.values()), now) if latest else None
-        if mark is not None:
-            await self.store.set_watermark(mark, now=now)
-        elif watermark is None:
-            await self.store.set_watermark(now - OVERLAP, now=now)
-        self.stats.watermark = mark or watermark or now - OVERLAP
+        # Defender's timestamps move the watermark, never past this replica's clock (an incident
+        # stamped in the future is listed again, not a reason to skip all before its stamp), and at
+        # least to LATE_WRITES ago: else a quiet spell after a bulk change would list that change
+        # again on every poll until the next one.
+        mark = min(max([*latest.values(), now - LATE_WRITES]), now)
+        await self.store.set_watermark(mark, now=now)
+        self.stats.watermark = max(mark, watermark) if watermark else mark
         await self._beat(now)
         return queued
 

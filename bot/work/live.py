@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Literal
 
 from slack_sdk.errors import SlackApiError
 
@@ -45,6 +46,11 @@ GONE = frozenset(
 )
 
 
+# A live redraw waits this long at most for Slack's pace before it is left for the next poll.
+PACE_WAIT = 1.0
+Redrawn = Literal["drawn", "same", "deferred"]
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -66,11 +72,18 @@ async def refresh_live_cards(work: Work, job: RefreshLiveCards, delivery: Delive
     except BotError as error:
         logger.warning("live cards of incident %s not redrawn: %s", job.incident_id, type(error).__name__)
         return
-    drawn = 0
+    drawn, deferred = 0, []
     for card in cards:
-        drawn += await _redraw(work, live, card, snapshot, job, delivery, live_now=live.is_live(now))
+        outcome = await _redraw(work, live, card, snapshot, job, delivery, live_now=live.is_live(now))
+        drawn += outcome == "drawn"
+        if outcome == "deferred":
+            deferred.append(card.id)
     for card in retiring:
-        drawn += await _redraw(work, live, card, snapshot, job, delivery, live_now=False)
+        drawn += await _redraw(work, live, card, snapshot, job, delivery, live_now=False) == "drawn"
+    if deferred:
+        # Slack's pace has no room for them now: the next poll queues them again, and meanwhile
+        # this worker is free for the rest of the queue (an unfurl must not wait for a bulk redraw).
+        await live.store.mark_needs_redraw(deferred)
     if retiring:
         await live.store.forget([card.id for card in retiring])
     versions = {}
@@ -107,16 +120,24 @@ async def _redraw(
     delivery: Delivery,
     *,
     live_now: bool,
-) -> int:
-    """1 when the card was redrawn, 0 when it already showed this (or is gone)."""
+) -> Redrawn:
+    """What became of the card: drawn, already showing this (or gone, or another job's), or deferred
+    for lack of room in Slack's pace (only a live redraw: a card's last one waits its turn)."""
     shown = shown_on(card, snapshot)
     digest = card_digest(shown, card.incident_id)
     if digest == card.digest and not card.needs_redraw and live_now:
-        return 0
+        return "same"
+    method = _method(card)
+    if method is not None:
+        pace = work.slack_pace(method)
+        if not live_now:
+            await pace.wait()
+        elif not await pace.take(within=PACE_WAIT):
+            return "deferred"
     change = job.version.isoformat() if job.version is not None else digest
     claim = f"live:{card.id}:{change}:{'live' if live_now else 'final'}"
     if not await work.once.begin(claim, delivery.id):
-        return 0
+        return "same"
     now = _now()
     uses = card.uses + 1 if card.place.surface == "ephemeral" else None
     try:
@@ -136,7 +157,14 @@ async def _redraw(
     else:
         await live.store.drawn(card.id, digest=digest, follows_id=shown.incident.id, now=now, uses=uses)
     await work.once.finish(claim)
-    return 1 if drawn else 0
+    return "drawn" if drawn else "same"
+
+
+def _method(card: LiveCard) -> str | None:
+    """The Slack Web API method that redraws the card (a response_url has no rate tier)."""
+    if card.place.surface == "ephemeral":
+        return None
+    return "chat.unfurl" if card.place.surface == "unfurl" and card.place.url else "chat.update"
 
 
 async def _draw(
@@ -157,13 +185,11 @@ async def _draw(
     if place.channel is None or place.ts is None:
         return False
     if place.surface == "unfurl" and place.url:
-        await work.slack_pace("chat.unfurl").wait()
         blocks = work.cards(shown, work.card_context(unfurl_url=place.url, live=live_now))
         await work.slack.chat_unfurl(
             channel=place.channel, ts=place.ts, unfurls={place.url: {"blocks": blocks}}
         )
         return True
-    await work.slack_pace("chat.update").wait()
     message = message_card_body(shown, work.card_context(live=live_now), card.shared_by, render=work.cards)
     await work.slack.chat_update(channel=place.channel, ts=place.ts, text=text, blocks=message["blocks"])
     return True

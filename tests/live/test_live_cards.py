@@ -233,3 +233,29 @@ async def test_a_restarted_process_keeps_its_cards_live(start_world: WorldFactor
     second.api.change("v1.0", INCIDENT, assignedTo="frank@contoso.com")
     seen = await wait_for_redraws(second, after, {"ephemeral": 1})
     assert card_field(blocks_of(seen["ephemeral"][0]), "Assigned to") == "frank@contoso.com"
+
+
+async def test_a_bulk_redraw_beyond_slacks_pace_waits_for_later_polls_and_blocks_no_other_job(
+    start_world: WorldFactory,
+) -> None:
+    # One chat.update a minute after a burst of 20: 25 cards leave 5 for later polls.
+    world = await start_world(live_poll_seconds=POLL, live_slack_calls_per_minute=1)
+    snapshot = await world.bot.services.incidents.get(INCIDENT)
+    now = datetime.now(UTC)
+    places = [CardPlace("message", channel=CHANNEL, ts=f"1700000999.{n:06d}") for n in range(25)]
+    cards = [world.bot.live.card(snapshot, place, now=now, asked_for=INCIDENT) for place in places]
+    await world.bot.live.remember(cards, snapshot.incident.last_update_date_time)
+    after = time.monotonic()
+    world.api.change("v1.0", INCIDENT, assignedTo="gina@contoso.com")
+    await world.slack.wait_for("chat.update", count=20, timeout=WITHIN)
+    # the workers are free: an unfurl asked now is answered at once, not after the bulk redraw
+    asked = time.monotonic()
+    await world.event(link_shared([portal_link(UNCHANGED)], event_id="Ev0LIVE2"))
+    [unfurl] = await world.slack.wait_for("chat.unfurl", timeout=5)
+    assert unfurl.time - asked < 2
+    await asyncio.sleep(2 * POLL)
+    assert len([c for c in world.slack.calls_to("chat.update") if c.time > after]) == 20
+    flagged = [
+        c for c in await world.bot.live.store.following([INCIDENT], now=datetime.now(UTC)) if c.needs_redraw
+    ]
+    assert len(flagged) == 5  # still waiting for Slack's pace, flagged for the next polls

@@ -18,7 +18,7 @@ from bot.state.card_book import MISSED_POLLS, WatchHealth
 from bot.state.database import Database
 from bot.state.lease import OnlyProcess
 from bot.state.live_cards import CardPlace, LiveCardStore, NewCard
-from bot.watch.watcher import OVERLAP, Watcher
+from bot.watch.watcher import LATE_WRITES, Watcher
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 INCIDENT = "3011842"
@@ -92,6 +92,18 @@ async def test_a_change_is_queued_once_and_the_watermark_follows_defenders_time(
     assert len(intake.jobs) == 1
 
 
+async def test_a_quiet_spell_after_a_change_stops_listing_it(store: LiveCardStore) -> None:
+    api, clock = DemoIncidentApi(), [NOW]
+    watcher, _ = watcher_for(store, api, clock)
+    await a_card_of(store, INCIDENT, version=NOW - timedelta(days=30))
+    await store.set_watermark(NOW - timedelta(minutes=1), now=NOW)
+    api._incidents[INCIDENT]["lastUpdateDateTime"] = (NOW - timedelta(seconds=30)).isoformat()
+    await watcher.poll()
+    clock[0] = NOW + timedelta(minutes=10)  # nothing changed since
+    await watcher.poll()
+    assert await store.watermark() == clock[0] - LATE_WRITES  # the change is not listed again
+
+
 async def test_an_incident_stamped_in_the_future_does_not_hide_later_changes(store: LiveCardStore) -> None:
     api, clock = DemoIncidentApi(), [NOW]
     watcher, intake = watcher_for(store, api, clock)
@@ -117,7 +129,7 @@ async def test_no_card_no_list_call_and_a_first_poll_starts_the_watermark_at_now
     await a_card_of(store, INCIDENT, version=NOW - timedelta(days=30))
     await watcher.poll()  # nothing changed in the last two minutes of the demo data
     assert watcher.stats.list_calls == 1 and intake.jobs == []
-    assert await store.watermark() == NOW - OVERLAP
+    assert await store.watermark() == NOW - LATE_WRITES
 
 
 async def test_expired_cards_are_retired_once_and_flagged_ones_redrawn(store: LiveCardStore) -> None:
