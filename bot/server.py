@@ -281,6 +281,7 @@ class StartError(ConfigError):
 async def run(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     check_slack_settings(settings)
+    check_database(settings.database_url, settings.cache_url)  # before anything connects
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -346,3 +346,17 @@ async def test_version(tmp_path: Path) -> None:
     assert run.code == 0 and run.stderr == ""
     assert run.stdout == f"incident-bot {bot.__version__}\n"
     assert bot.__version__ == version("incident-bot")
+
+
+async def test_replicas_on_a_sqlite_file_are_refused_at_start_in_one_line(tmp_path: Path) -> None:
+    env = base_env() | {
+        "SLACK_BOT_TOKEN": "xoxb-1-test",
+        "SLACK_SIGNING_SECRET": "test-secret",
+        "CACHE_URL": "redis://127.0.0.1:1/0",  # refused before anything connects to it
+    }
+    run = await run_cli("--demo", env=env, cwd=tmp_path)
+    assert run.code == 2
+    assert run.stderr.startswith("incident-bot: invalid settings: CACHE_URL=redis://127.0.0.1:1/0 means ")
+    assert "set DATABASE_URL=postgresql://" in run.stderr and run.stderr.count("\n") == 1
+    assert not (tmp_path / "incident-bot.db").exists()
+    run.assert_clean("test-secret")
