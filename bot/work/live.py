@@ -62,7 +62,8 @@ async def refresh_live_cards(work: Work, job: RefreshLiveCards, delivery: Delive
         return
     now = _now()
     cards = await live.store.following([job.incident_id], now=now)
-    retiring = [card for card in await live.store.expired(now=now) if card.id in job.retire]
+    expired = await live.store.expired(now=now) if job.retire else []
+    retiring = [card for card in expired if card.id in job.retire]
     if not cards and not retiring:
         return
     try:
