@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
-from bot.incidents.links import MAX_LINK_CHARS
+from bot.incidents.links import portal_url
 from bot.models.alert_ids import MAX_ALERT_ID_CHARS, is_alert_id
 
 # One path segment after /alerts/ (its form is checked by validate_alert_id), an optional final slash.
 _ALERT_PATH = re.compile(rf"/alerts/(?P<id>[^/]{{1,{MAX_ALERT_ID_CHARS}}})/?")
-# Backslashes, whitespace and control characters (C0, DEL, C1): a browser reads them differently.
-# (The same class as bot/incidents/links.py's.)
-_NOT_IN_A_PORTAL_LINK = re.compile(r"[\\\s\x00-\x1f\x7f-\x9f]")
 _HASH_ID = re.compile(r"#?(?P<id>\S+)")
 
 
@@ -40,16 +37,8 @@ def parse_alert_link(url: str, portal_host: str) -> AlertLink | None:
     Python's parser names the portal: such URLs, userinfo, other ports, other schemes, hosts that only
     look like the portal's and control characters are refused, as for incident links.
     """
-    if len(url) > MAX_LINK_CHARS or _NOT_IN_A_PORTAL_LINK.search(url):
-        return None
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme != "https" or "@" in parts.netloc or port not in (None, 443):
-        return None
-    if (parts.hostname or "").lower() != portal_host.lower():
+    parts = portal_url(url, portal_host)
+    if parts is None:
         return None
     match = _ALERT_PATH.fullmatch(parts.path)
     if match is None or not is_alert_id(match.group("id")):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from bot.errors import InvalidIncidentId
 from bot.models import validate_incident_id
@@ -27,14 +27,9 @@ class IncidentLink:
     tenant_id: str | None
 
 
-def parse_incident_link(url: str, portal_host: str) -> IncidentLink | None:
-    """The incident a portal URL points at, or None for other hosts and pages.
-
-    Read as a browser would (WHATWG URL): a browser takes a backslash for a slash and drops tabs
-    and newlines, so `https://evil.example\\@security.microsoft.com/…` goes to evil.example while
-    Python's parser names the portal. Such URLs, userinfo, other ports and control characters are
-    refused outright rather than parsed either way.
-    """
+def portal_url(url: str, portal_host: str) -> SplitResult | None:
+    """`url` split, when it is an https link to the portal that a browser reads as Python does
+    (no backslash, whitespace or control character, no userinfo, no other port); else None."""
     if len(url) > MAX_LINK_CHARS or _NOT_IN_A_PORTAL_LINK.search(url):
         return None
     try:
@@ -45,6 +40,20 @@ def parse_incident_link(url: str, portal_host: str) -> IncidentLink | None:
     if parts.scheme != "https" or "@" in parts.netloc or port not in (None, 443):
         return None
     if (parts.hostname or "").lower() != portal_host.lower():
+        return None
+    return parts
+
+
+def parse_incident_link(url: str, portal_host: str) -> IncidentLink | None:
+    """The incident a portal URL points at, or None for other hosts and pages.
+
+    Read as a browser would (WHATWG URL): a browser takes a backslash for a slash and drops tabs
+    and newlines, so `https://evil.example\\@security.microsoft.com/…` goes to evil.example while
+    Python's parser names the portal. Such URLs, userinfo, other ports and control characters are
+    refused outright rather than parsed either way.
+    """
+    parts = portal_url(url, portal_host)
+    if parts is None:
         return None
     match = _PORTAL_PATH.fullmatch(parts.path)
     if match is None:
