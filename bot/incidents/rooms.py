@@ -30,7 +30,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.incidents.audience import COMPOSER, ConversationKind, classify
+from bot.config.unfurl import ConversationKind
+from bot.incidents.audience import COMPOSER, classify
 from bot.state.shared_cache import REDIS_DOWN, Cache
 from bot.state.singleflight import SingleFlight
 

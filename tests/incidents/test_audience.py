@@ -15,16 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.incidents.audience import (
-    COMPOSER,
-    ConversationKind,
-    Detail,
-    UnfurlPolicy,
-    classify,
-    link_conversation,
-    parse_unfurl_detail,
-    strictest,
-)
+from bot.config.unfurl import ConversationKind, Detail, UnfurlPolicy, parse_unfurl_detail, strictest
+from bot.incidents.audience import COMPOSER, classify, link_conversation
 
 SLACK_DATA = Path(__file__).parent.parent / "data" / "slack"
 OUR_TEAM = "T12345ABCDE"  # context_team_id of Slack's examples

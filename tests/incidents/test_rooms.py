@@ -20,7 +20,7 @@ import pytest_asyncio
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config.load import load_settings
-from bot.incidents.audience import ConversationKind
+from bot.config.unfurl import ConversationKind
 from bot.incidents.rooms import Rooms
 from bot.slackweb import build_web_client
 from bot.state.cache import build_cache
