@@ -19,7 +19,6 @@ identify the object and never change for it, hence the tenant (lower-cased) and 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -37,6 +36,7 @@ from bot.blocks.text import (
     status_label,
     truncate,
 )
+from bot.config.values import TENANT
 from bot.errors import InvalidIncidentId
 from bot.models import Classification, Determination, Incident, IncidentSnapshot, Severity, Status
 from bot.models.ids import validate_incident_id
@@ -55,10 +55,6 @@ REFUSAL_TITLE = "Incident details not available"
 UNREADABLE = "Unknown (unreadable)"
 LIMITED_NOTE = "Limited in this conversation: open it for the full incident, shown to you if you may see it"
 _MAX_REF_ID_CHARS = 300
-# A tenant as the bot accepts one (AZURE_TENANT_ID, Graph's tenantId), lower-cased: a GUID or a domain.
-_TENANT = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9-]+(?:\.[a-z0-9-]+)+"
-)
 _TENANT_CHARS = 253
 _CLASSIFICATIONS = frozenset({*Classification, "unknownFutureValue"})
 _DETERMINATIONS = frozenset({*Determination, "unknownFutureValue"})
@@ -78,10 +74,15 @@ def _line(text: str | None, limit: int) -> str:
     return truncate(one_line(clean_text(text or "")), limit)
 
 
+def _is_tenant(text: str) -> bool:
+    """A tenant as the bot accepts one (AZURE_TENANT_ID), in the lower case refs carry it in."""
+    return len(text) <= _TENANT_CHARS and text == text.lower() and TENANT.fullmatch(text) is not None
+
+
 def _tenant(incident: Incident, ctx: CardContext) -> str | None:
     """The tenant the portal link names (the deployment's, else the incident's), if it looks like one."""
     tenant = (ctx.tenant_id or incident.tenant_id or "").strip().lower()
-    return tenant if len(tenant) <= _TENANT_CHARS and _TENANT.fullmatch(tenant) else None
+    return tenant if _is_tenant(tenant) else None
 
 
 def _external_ref(incident: Incident, ctx: CardContext) -> sdk.ExternalRef:
@@ -98,7 +99,7 @@ def parse_external_ref(ref: Mapping[str, Any]) -> tuple[str, str | None] | None:
     if not isinstance(raw, str) or len(raw) > _MAX_REF_ID_CHARS:
         return None
     tenant, slash, incident_id = raw.rpartition("/")
-    if slash and not (len(tenant) <= _TENANT_CHARS and _TENANT.fullmatch(tenant)):
+    if slash and not _is_tenant(tenant):
         return None
     try:
         return validate_incident_id(incident_id), tenant or None
@@ -155,9 +156,10 @@ def _fields(incident: Incident, *, redacted: bool, description: bool) -> dict[st
         "date_updated": None if redacted else _timestamp("Last updated", incident.last_update_date_time),
     }
     if description:
-        raw = incident.summary if incident.summary and incident.summary.strip() else incident.description
+        summarised = bool(incident.summary and incident.summary.strip())
+        raw = incident.summary if summarised else incident.description
         text = truncate(clean_text(raw or "").strip(), DESCRIPTION_CHARS)
-        label = "Summary" if raw is incident.summary else "Description"
+        label = "Summary" if summarised else "Description"
         fields["description"] = _string(label, text) if text else None
     return {name: field for name, field in fields.items() if field is not None}
 
@@ -224,7 +226,7 @@ def _entity(
             product_name=PRODUCT_NAME,
         ),
         fields=sdk.IncidentEntityFields(**fields),
-        custom_fields=[*custom],
+        custom_fields=[*custom],  # a list of the wider type slack_sdk declares (list is invariant)
         display_order=[*fields, *(field.key for field in custom)],
     )
     return sdk.EntityMetadata(

@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.config.clouds import CLOUDS, Cloud, CloudName
 from bot.config.values import (
+    GUID,
+    TENANT,
     checked_budget,
     checked_cache_url,
     checked_host,
@@ -19,8 +21,6 @@ from bot.config.values import (
     checked_url,
 )
 
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_TENANT_DOMAIN = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _SLACK_PRINCIPAL = re.compile(r"[UWS][A-Z0-9]{2,}")
 # The plain forms, and the async-driver forms they stand for (bot.state.database.async_url).
 _DATABASE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+asyncpg")
@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     @field_validator("azure_tenant_id")
     @classmethod
     def _tenant(cls, value: str | None) -> str | None:
-        if value is not None and not (_GUID.fullmatch(value) or _TENANT_DOMAIN.fullmatch(value)):
+        if value is not None and not TENANT.fullmatch(value):
             raise ValueError(
                 "must be a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47 or contoso.onmicrosoft.com"
             )
@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     @field_validator("azure_client_id")
     @classmethod
     def _client(cls, value: str | None) -> str | None:
-        if value is not None and not _GUID.fullmatch(value):
+        if value is not None and not GUID.fullmatch(value):
             raise ValueError("must be a GUID like 00000000-0000-0000-0000-000000000000")
         return value
 

@@ -16,6 +16,9 @@ from pydantic import SecretStr
 BUDGET_KEYS = tuple(
     f"{kind}_per_{window}" for kind in ("get", "list", "update") for window in ("minute", "hour")
 )
+GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# A tenant as Entra names one: its directory GUID, or one of its domains (contoso.onmicrosoft.com).
+TENANT = re.compile(rf"{GUID.pattern}|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _TOKEN_PREFIXES = {
     "slack_bot_token": (
