@@ -53,8 +53,9 @@ class World:
             ids.append(clone["id"])
         return ids
 
-    async def start_bot(self, **extra: str) -> BotProcess:
-        bot = BotProcess(self.bot_env(**extra), free_port())
+    async def start_bot(self, *, cwd: str | None = None, **extra: str) -> BotProcess:
+        """A bot process; `cwd` runs another source tree's bot (e.g. a baseline's git worktree)."""
+        bot = BotProcess(self.bot_env(**extra), free_port(), cwd=cwd)
         await bot.start()
         return bot
 

@@ -20,6 +20,9 @@ NOT_CONFIGURED = (
 NOT_ALLOWED = (
     "You are not allowed to change incidents from Slack. Ask an admin to add you to INCIDENT_WRITERS."
 )
+NOT_A_READER = (
+    "You are not allowed to see incident details from Slack. Ask an admin to add you to INCIDENT_READERS."
+)
 
 PROFILE_TTL = 3600
 GROUP_TTL = 300
@@ -32,6 +35,7 @@ class Person:
     user_id: str
     name: str
     email: str | None
+    team_id: str | None = None  # the person's own workspace (users.info), another org's in Slack Connect
 
     @property
     def signature(self) -> str:
@@ -41,16 +45,24 @@ class Person:
 
 
 class People:
-    """Slack profiles and the INCIDENT_WRITERS check, both cached in the shared cache."""
+    """Slack profiles and the INCIDENT_WRITERS and INCIDENT_READERS checks, cached in the shared cache."""
 
     def __init__(
-        self, slack: AsyncWebClient, cache: Cache, *, writers: list[str], everyone_writes: bool
+        self,
+        slack: AsyncWebClient,
+        cache: Cache,
+        *,
+        writers: list[str],
+        everyone_writes: bool,
+        readers: list[str] | None = None,
     ) -> None:
         self._slack = slack
         self._cache = cache
         self._writer_users = {w for w in writers if not w.startswith("S")}
         self._writer_groups = [w for w in writers if w.startswith("S")]
         self._everyone_writes = everyone_writes
+        self._reader_users = {r for r in readers or [] if not r.startswith("S")}
+        self._reader_groups = [r for r in readers or [] if r.startswith("S")]
         # Two clicks at once check the cache before either has filled it: join them instead.
         self._profiles: SingleFlight[str, Person] = SingleFlight()
         self._groups: SingleFlight[str, frozenset[str]] = SingleFlight()
@@ -68,6 +80,32 @@ class People:
         """Why a person may not write, and what an admin would set."""
         return NOT_ALLOWED if self.writers_configured else NOT_CONFIGURED
 
+    def reads_without_asking(self, user_id: str) -> bool:
+        """True when the person may read and no Slack call is needed to know it (INCIDENT_READERS
+        unset, or naming them, or a named writer); False means "ask `may_read`", not "may not"."""
+        return self.everyone_reads or user_id in self._reader_users or self.writes_without_asking(user_id)
+
+    @property
+    def everyone_reads(self) -> bool:
+        """INCIDENT_READERS unset: every member of our workspace may read."""
+        return not (self._reader_users or self._reader_groups)
+
+    async def may_read(self, user_id: str, *, team_id: str | None, our_team: str | None) -> bool:
+        """Whether the person may see an incident in full: a member of our workspace (never of another
+        organisation's: `team_id` as the event says, else users.info's) who is in INCIDENT_READERS
+        or INCIDENT_WRITERS (or anyone of ours when INCIDENT_READERS is unset)."""
+        if not our_team:
+            return False  # who "we" are is not known: nobody can be told apart from an outsider
+        team = team_id or (await self.person(user_id)).team_id
+        if team != our_team:
+            return False
+        if self.reads_without_asking(user_id):
+            return True
+        for group in self._reader_groups:
+            if user_id in await self._group_members(group):
+                return True
+        return await self.may_write(user_id)
+
     async def person(self, user_id: str) -> Person:
         """Name and e-mail from users.info (needs users:read and users:read.email)."""
         return await self._profiles.run(user_id, lambda: self._lookup_person(user_id))
@@ -77,7 +115,8 @@ class People:
         cached = await self._cache.get(key)
         if cached is not None:
             data = json.loads(cached)
-            return Person(user_id, data["name"], data["email"])
+            if "team_id" in data:  # written by a release that kept the team
+                return Person(user_id, data["name"], data["email"], data["team_id"])
         response = await self._slack.users_info(user=user_id)
         user = response.get("user") or {}
         profile = user.get("profile") or {}
@@ -89,8 +128,14 @@ class People:
             or user_id
         )
         email = profile.get("email") or None
-        await self._cache.set(key, json.dumps({"name": name, "email": email}), ttl=PROFILE_TTL)
-        return Person(user_id, str(name), str(email) if email else None)
+        team = user.get("team_id") or profile.get("team") or None
+        kept = {"name": name, "email": email, "team_id": team}
+        await self._cache.set(key, json.dumps(kept), ttl=PROFILE_TTL)
+        return Person(user_id, str(name), str(email) if email else None, str(team) if team else None)
+
+    @staticmethod
+    def reader_refusal_text() -> str:
+        return NOT_A_READER
 
     async def may_write(self, user_id: str) -> bool:
         """True for users named in INCIDENT_WRITERS or in one of its user groups (demo: everyone)."""

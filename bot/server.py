@@ -15,6 +15,7 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
 from bot.config.settings import Settings
 from bot.errors import ConfigError
+from bot.incidents.rooms import Rooms
 from bot.people import People
 from bot.services import Services, open_services
 from bot.slack.app import create_app
@@ -103,8 +104,14 @@ class Bot:
         self.slack = build_web_client(settings, self.slack_session)
         self.once = Once(services.cache)
         self.people = People(
-            self.slack, services.cache, writers=settings.incident_writers, everyone_writes=services.demo
+            self.slack,
+            services.cache,
+            writers=settings.incident_writers,
+            everyone_writes=services.demo,
+            readers=settings.incident_readers,
         )
+        self.authorization = BotAuthorization(self.slack)
+        self.rooms = Rooms(self.slack, services.cache, our_team=self.authorization.team_id)
         self.work = Work(
             settings,
             services.incidents,
@@ -115,6 +122,9 @@ class Bot:
             demo=services.demo,
             live=self.live,
             slack_pace=MethodPaces(settings.live_slack_calls_per_minute),
+            rooms=self.rooms,
+            whoami=self.authorization.result,
+            alerts=services.alerts,
         )
         self.ack_first = AckFirst()
         self.intake: Intake = intake or build_intake(settings, services, self.work, self.ack_first)
@@ -138,7 +148,6 @@ class Bot:
             "cards": self.work.cards,
             "live": self.live,
         }
-        self.authorization = BotAuthorization(self.slack)
         self.app = create_app(
             settings, self.slack, deps, services.metrics, self.authorization, self.ack_first
         )

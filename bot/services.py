@@ -12,8 +12,17 @@ import redis.asyncio as aioredis
 from bot.blocks.seal import CardSeal
 from bot.config.settings import Settings
 from bot.errors import DependencyChanged
-from bot.graph import IncidentApi, TokenProvider, build_http_client, build_incident_api, build_token_provider
-from bot.graph.demo import DemoIncidentApi
+from bot.graph import (
+    AlertApi,
+    IncidentApi,
+    TokenProvider,
+    build_alert_api,
+    build_http_client,
+    build_incident_api,
+    build_token_provider,
+)
+from bot.graph.demo import DemoAlertApi, DemoIncidentApi
+from bot.incidents.alerts import AlertService
 from bot.incidents.service import IncidentService
 from bot.metrics import Metrics
 from bot.state.budget import ApiBudget, BudgetLimits, MemoryBudget
@@ -40,7 +49,7 @@ STALE_KEEP_SECONDS = 24 * 3600
 
 @dataclass
 class Services:
-    """What listeners and commands use: the incident service and what it stands on."""
+    """What listeners and commands use: the incident and alert services and what they stand on."""
 
     settings: Settings
     cache: Cache
@@ -51,6 +60,8 @@ class Services:
     http: httpx.AsyncClient | None = None
     redis: aioredis.Redis | None = None
     budget: ApiBudget | None = None
+    # Keyword-only, so the positional fields above keep their places.
+    alerts: AlertService = field(kw_only=True)
 
     seal: CardSeal = field(init=False)  # every card and listener of the process shares it
 
@@ -102,8 +113,10 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
     budget: ApiBudget | None = None
     lock: FlightLock = LocalFlightLock()
     api: IncidentApi
+    alert_api: AlertApi
     if settings.incident_source == "demo":
-        api = DemoIncidentApi()
+        demo = DemoIncidentApi()
+        api, alert_api = demo, DemoAlertApi(demo)
     else:
         limits = BudgetLimits(**settings.incident_api_budget)
         tenant = settings.azure_tenant_id or "default"
@@ -111,6 +124,7 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
         tokens = build_token_provider(settings)
         http = build_http_client(settings, tokens)
         api = build_incident_api(settings, http, budget=budget, observe=metrics.api_call)
+        alert_api = build_alert_api(settings, http, budget=budget, observe=metrics.api_call)
     if redis is not None:
         # A replica killed mid-fetch holds its locks until the lease ends: keep it within the time
         # another replica takes that replica's jobs over, or recovery waits on the lock.
@@ -124,9 +138,10 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
         lock=lock,
         on_cache=lambda result: metrics.cache.labels(result).inc(),
     )
+    alerts = AlertService(alert_api, cache, ttl=settings.incident_cache_ttl)
     _watch(metrics, tokens, budget, cache)
     try:
-        yield Services(settings, cache, api, incidents, metrics, tokens, http, redis, budget)
+        yield Services(settings, cache, api, incidents, metrics, tokens, http, redis, budget, alerts=alerts)
     finally:
         if http is not None:
             await http.aclose()

@@ -18,12 +18,13 @@ from bot.config.settings import Settings
 from bot.ops.doctor import Check, doctor_command, redact_url, render_table
 from tests.conftest import CLIENT_SECRET
 from tests.fakes import FakeIncidentApi, FakeSlackApi
+from tests.fakes.slack_api import BOT_SCOPES
 
 BOT_TOKEN = "xoxb-doctor-bot-token-2b9e"
 APP_TOKEN = "xapp-doctor-app-token-8c1d"
 SIGNING_SECRET = "doctor-signing-secret-5f0a"
 SECRETS = (CLIENT_SECRET, BOT_TOKEN, APP_TOKEN, SIGNING_SECRET)
-ALL_SCOPES = "commands,chat:write,links:read,links:write,users:read,users:read.email,usergroups:read"
+ALL_SCOPES = BOT_SCOPES + ",usergroups:read"
 
 Rows = dict[str, tuple[str, str, str]]  # check name → (result, detail, fix)
 
@@ -208,7 +209,9 @@ async def test_missing_scopes_are_listed(
     assert code == 1
     result, detail, fix = rows["slack scopes"]
     assert result == "FAIL"
-    assert detail == "missing links:read, links:write, users:read.email"
+    assert detail == (
+        "missing links:read, links:write, users:read.email, channels:read, groups:read, im:read, mpim:read"
+    )
     assert "manifest.yml" in fix
 
 
@@ -217,14 +220,14 @@ async def test_usergroups_read_is_needed_only_for_groups_among_writers(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # The fake grants the six core scopes by default, not usergroups:read.
+    # The fake grants the ten core scopes by default, not usergroups:read.
     code, rows, _ = await run_doctor(doctor_settings(incident_writers="U0WRITER"), capsys)
     assert code == 0 and "no usergroups:read" in rows["slack scopes"][1]
     code, rows, _ = await run_doctor(doctor_settings(incident_writers="U0WRITER,S0GROUP"), capsys)
     assert code == 1 and rows["slack scopes"][1] == "missing usergroups:read"
     monkeypatch.setattr("tests.fakes.slack_api.BOT_SCOPES", ALL_SCOPES)
     code, rows, _ = await run_doctor(doctor_settings(incident_writers="S0GROUP"), capsys)
-    assert code == 0 and rows["slack scopes"][1] == "all 7 required scopes granted"
+    assert code == 0 and rows["slack scopes"][1] == "all 11 required scopes granted"
 
 
 async def test_bad_app_token_fails_socket_mode(

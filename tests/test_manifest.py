@@ -288,7 +288,7 @@ def test_manifest_declares_the_slash_command(manifest: Json) -> None:
 
 def test_manifest_declares_every_event_the_app_listens_to(manifest: Json) -> None:
     events = {ast.literal_eval(e) for e in registrations()["event"]}
-    assert events == {"link_shared"}
+    assert events == {"link_shared", "entity_details_requested"}
     assert events <= set(manifest["settings"]["event_subscriptions"]["bot_events"])
 
 
@@ -302,6 +302,8 @@ def test_scopes_cover_what_the_bot_calls(manifest: Json) -> None:
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert scopes >= REQUIRED_SCOPES
     assert "usergroups:read" in scopes  # INCIDENT_WRITERS may name user groups
+    # conversations.info of every kind of conversation a link may be shared in (UNFURL_DETAIL)
+    assert {"channels:read", "groups:read", "im:read", "mpim:read"} <= scopes
 
 
 def test_unfurl_domain_is_the_portal_and_socket_mode_is_on(manifest: Json) -> None:

@@ -122,9 +122,11 @@ def link_shared(urls: list[str], *, event_id: str, message_ts: str = "1700000000
 class BotProcess:
     """`python -m bot` in a child process, configured by environment variables."""
 
-    def __init__(self, env: dict[str, str], port: int) -> None:
+    def __init__(self, env: dict[str, str], port: int, *, cwd: str | None = None) -> None:
+        """`cwd`: the source tree whose `bot` package runs (`-m` puts it first on sys.path)."""
         self.env = env
         self.port = port
+        self.cwd = cwd
         self.process: asyncio.subprocess.Process | None = None
 
     @property
@@ -141,7 +143,7 @@ class BotProcess:
             self.state_dir = tempfile.mkdtemp(prefix="incident-bot-process-")
             env["DATABASE_URL"] = f"sqlite:///{self.state_dir}/incident-bot.db"
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", env=env, stdin=asyncio.subprocess.DEVNULL
+            sys.executable, "-m", "bot", env=env, stdin=asyncio.subprocess.DEVNULL, cwd=self.cwd
         )
         deadline = time.monotonic() + wait_seconds
         async with aiohttp.ClientSession() as http:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from bot.blocks.ids import ActionId
+from bot.blocks.ids import ActionId, BlockId
 from bot.blocks.incident import CardContext, incident_url
 from bot.blocks.messages import build_sample_data_note
 from bot.blocks.text import (
@@ -35,10 +35,6 @@ from bot.blocks.text import (
 from bot.errors import InvalidIncidentId
 from bot.models import IncidentSnapshot, validate_incident_id
 from bot.models.alert_ids import AlertDetail, validate_alert_id
-
-# Until bot/blocks/ids.py has them: ActionId.SHOW_ALERT_INCIDENT and BlockId.ALERT_CARD_ACTIONS.
-SHOW_ALERT_INCIDENT = "alert-show-incident"
-ALERT_CARD_ACTIONS = "alert-card-actions"
 
 HEADER_CHARS = 150
 BUTTON_TEXT_CHARS = 75
@@ -294,7 +290,7 @@ def _incident_block(
             text += f" · the alert's incident {named} was merged into it"
     button = {
         "type": "button",
-        "action_id": SHOW_ALERT_INCIDENT,
+        "action_id": ActionId.SHOW_ALERT_INCIDENT.value,
         "text": plain("Show incident", BUTTON_TEXT_CHARS),
         "value": ctx.seal.button_value(incident_id, None),
     }
@@ -335,7 +331,7 @@ def build_alert_card(
             "text": plain("Open in Defender", BUTTON_TEXT_CHARS),
             "url": url,
         }
-        actions = {"type": "actions", "block_id": ALERT_CARD_ACTIONS, "elements": [open_button]}
+        actions = {"type": "actions", "block_id": BlockId.ALERT_CARD_ACTIONS.value, "elements": [open_button]}
     blocks: list[dict[str, Any] | None] = [
         build_sample_data_note() if ctx.sample_data else None,
         # plain_text, emoji off: the title is shown exactly as Defender has it (see text.plain)

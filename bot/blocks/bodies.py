@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from bot.blocks.incident import CardContext, build_incident_card, card_fallback_text
 from bot.blocks.messages import build_error_blocks
+from bot.blocks.redacted import build_redacted_card, redacted_fallback_text
 from bot.blocks.seal import CardSeal
 from bot.models import IncidentSnapshot
 
@@ -45,6 +46,8 @@ def card_context_for(
     unfurl_url: str | None = None,
     shareable: bool = False,
     live: bool = False,
+    redacted: bool = False,
+    show_title: bool = False,
 ) -> CardContext:
     """How cards are drawn in this deployment (portal, tenant, demo marking)."""
     return CardContext(
@@ -56,16 +59,30 @@ def card_context_for(
         shareable=shareable,
         now=now,
         live=live,
+        redacted=redacted,
+        show_title=show_title,
     )
 
 
+def draw_card(snapshot: IncidentSnapshot, ctx: CardContext) -> list[dict[str, Any]]:
+    """The card `ctx` asks for: the redacted one where outsiders may read, else the full one."""
+    if ctx.redacted:
+        return build_redacted_card(snapshot, ctx, show_title=ctx.show_title)
+    return build_incident_card(snapshot, ctx)
+
+
+def fallback_text(snapshot: IncidentSnapshot, ctx: CardContext) -> str:
+    """The message's top-level `text`: a redacted card's names nothing, its title included."""
+    return redacted_fallback_text(snapshot) if ctx.redacted else card_fallback_text(snapshot)
+
+
 def ephemeral_card_body(
-    snapshot: IncidentSnapshot, ctx: CardContext, render: Render = build_incident_card
+    snapshot: IncidentSnapshot, ctx: CardContext, render: Render = draw_card
 ) -> dict[str, Any]:
     """The `/incident` answer, in the ack or posted to the response_url (ctx should be `shareable`)."""
     return {
         "response_type": "ephemeral",
-        "text": card_fallback_text(snapshot),
+        "text": fallback_text(snapshot, ctx),
         "blocks": render(snapshot, ctx),
     }
 
@@ -83,14 +100,14 @@ def message_card_body(
     snapshot: IncidentSnapshot,
     ctx: CardContext,
     shared_by: str | None = None,
-    render: Render = build_incident_card,
+    render: Render = draw_card,
 ) -> dict[str, Any]:
     """chat.postMessage arguments but the channel; `shared_by` (a user id) adds the "Shared by" line."""
     blocks = render(snapshot, ctx)
     if shared_by is not None:
         blocks = [shared_by_block(shared_by), *blocks]
     return {
-        "text": card_fallback_text(snapshot),
+        "text": fallback_text(snapshot, ctx),
         # the card stays well under the limit; the cut only guards against a future extra block
         "blocks": blocks[:MESSAGE_BLOCKS],
         # the card's own portal link would otherwise unfurl under it, showing the incident twice
@@ -98,15 +115,13 @@ def message_card_body(
     }
 
 
-def unfurl_body(
-    snapshot: IncidentSnapshot, ctx: CardContext, render: Render = build_incident_card
-) -> dict[str, Any]:
+def unfurl_body(snapshot: IncidentSnapshot, ctx: CardContext, render: Render = draw_card) -> dict[str, Any]:
     """One link's value in chat.unfurl's `unfurls` (ctx.unfurl_url is that link)."""
     return {"blocks": render(snapshot, ctx)}
 
 
 class RenderedCards:
-    """`build_incident_card`, drawn once per snapshot and context and reused while both stay the same.
+    """`draw_card`, drawn once per snapshot and context and reused while both stay the same.
 
     Ten asks of an incident in a busy channel share one rendering. A snapshot is one version of the
     incident as fetched (`fetched_at`, shown on the card), so a refreshed incident draws anew; the
@@ -128,6 +143,8 @@ class RenderedCards:
             ctx.unfurl_url,
             ctx.shareable,
             ctx.live,
+            ctx.redacted,
+            ctx.show_title,
         )
         when = ctx.now if snapshot.stale else None
         key = (snapshot.incident.id, snapshot.fetched_at, snapshot.stale, snapshot.merged_from, shown, when)
@@ -135,7 +152,7 @@ class RenderedCards:
         if blocks is not None:
             self._drawn.move_to_end(key)
         else:
-            blocks = build_incident_card(snapshot, ctx)
+            blocks = draw_card(snapshot, ctx)
             self._drawn[key] = blocks
             if len(self._drawn) > self._size:
                 self._drawn.popitem(last=False)

@@ -24,6 +24,10 @@ class ActionId(StrEnum):
     SHARE = "incident-share"
     # the redacted card's button: the full card, ephemerally, to a clicker who may read incidents
     SHOW_DETAILS = "incident-show-details"
+    # "Share in channel" into a conversation with outsiders, after its warning: share the limited card
+    SHARE_CONFIRMED = "incident-share-confirmed"
+    # the alert card's button: the alert's incident card, ephemerally, to a clicker who may read it
+    SHOW_ALERT_INCIDENT = "alert-show-incident"
     # a url button: Slack opens the link and still sends block_actions, which must be acked
     OPEN = "incident-open"
     # the card's overflow menu; the chosen option's value says which action (see refs.encode_more_value)
@@ -43,6 +47,8 @@ class BlockId(StrEnum):
     """`block_id` of the card's actions block and of the modals' input blocks."""
 
     CARD_ACTIONS = "incident-card-actions"
+    ALERT_CARD_ACTIONS = "alert-card-actions"
+    SHARE_WARNING_ACTIONS = "incident-share-warning-actions"
     COMMENT_INPUT = "incident-comment-input"
     ASSIGNEE_USER_INPUT = "incident-assignee-user-input"
     ASSIGNEE_EMAIL_INPUT = "incident-assignee-email-input"

@@ -83,6 +83,9 @@ class CardContext:
     # The bot keeps this card up to date (it is recorded and the watcher runs): the footer says so.
     # False where its refreshes have stopped, or never start (a composer preview, a CLI preview).
     live: bool = False
+    # Drawn where outsiders may read (bot.config.unfurl): the redacted card, never the full one.
+    redacted: bool = False
+    show_title: bool = False  # a redacted card shows the title (UNFURL_REDACTED_TITLE=show)
 
 
 def incident_url(portal_url: str, incident_id: str, tenant_id: str | None) -> str:

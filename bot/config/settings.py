@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.config.clouds import CLOUDS, Cloud, CloudName
+from bot.config.unfurl import UnfurlPolicy, parse_unfurl_detail
 from bot.config.values import (
     GUID,
     TENANT,
@@ -113,6 +114,20 @@ class Settings(BaseSettings):
     incident_writers: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated Slack user (U…) and user-group (S…) ids"
     )
+    incident_readers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="who may see a redacted card's full version: Slack user and user-group ids",
+    )
+    # What an unfurl shows where (see bot.config.unfurl and the README's table)
+    unfurl_detail: Annotated[UnfurlPolicy, NoDecode] = Field(
+        default_factory=UnfurlPolicy, description="per conversation kind: full, redacted or none"
+    )
+    unfurl_redacted_title: Literal["show", "hide"] = Field(
+        "hide", description="whether a redacted card shows the incident's title"
+    )
+    unfurl_style: Literal["blocks", "work_object"] = Field(
+        "blocks", description="blocks, or work_object once the app has Work Object previews"
+    )
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
     log_format: Literal["text", "json"] = Field("text", description="text or json")
@@ -176,9 +191,14 @@ class Settings(BaseSettings):
     def _budget(cls, value: Any) -> dict[str, int]:
         return checked_budget(value)
 
-    @field_validator("incident_writers", mode="before")
+    @field_validator("unfurl_detail", mode="before")
     @classmethod
-    def _writers(cls, value: Any) -> Any:
+    def _unfurl_detail(cls, value: Any) -> Any:
+        return parse_unfurl_detail(value) if isinstance(value, str) else value
+
+    @field_validator("incident_writers", "incident_readers", mode="before")
+    @classmethod
+    def _principals(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         for item in value or []:

@@ -8,6 +8,13 @@ import httpx
 
 from bot import __version__
 from bot.config.settings import Settings
+from bot.graph.alerts import (
+    DEFENDER_ALERT_PERMISSIONS,
+    GRAPH_ALERT_PERMISSIONS,
+    AlertApi,
+    DefenderAlertApi,
+    GraphAlertApi,
+)
 from bot.graph.api import (
     DEFENDER_PERMISSIONS,
     GRAPH_PERMISSIONS,
@@ -16,16 +23,20 @@ from bot.graph.api import (
     IncidentApi,
 )
 from bot.graph.auth import BearerAuth, ClientCredentials, TokenProvider
-from bot.graph.transport import ApiTransport, RetryPolicy
+from bot.graph.transport import ApiTransport, Permissions, RetryPolicy
 from bot.state.budget import ApiBudget
 
 __all__ = [
+    "AlertApi",
     "ApiTransport",
     "ClientCredentials",
+    "DefenderAlertApi",
     "DefenderIncidentApi",
+    "GraphAlertApi",
     "GraphIncidentApi",
     "IncidentApi",
     "TokenProvider",
+    "build_alert_api",
     "build_http_client",
     "build_incident_api",
     "build_token_provider",
@@ -67,23 +78,48 @@ def build_http_client(settings: Settings, tokens: TokenProvider) -> httpx.AsyncC
     )
 
 
+Observe = Callable[[str, str, float], None]
+
+
+def _transport(
+    settings: Settings,
+    http: httpx.AsyncClient,
+    permissions: Permissions,
+    budget: ApiBudget | None,
+    observe: Observe | None,
+) -> ApiTransport:
+    """One transport per API client, all with the configured retries and the one shared budget."""
+    policy = RetryPolicy(retries=settings.incident_api_retries, deadline=settings.incident_api_deadline)
+    return ApiTransport(http, permissions=permissions, policy=policy, budget=budget, observe=observe)
+
+
 def build_incident_api(
     settings: Settings,
     http: httpx.AsyncClient,
     *,
     budget: ApiBudget | None = None,
-    observe: Callable[[str, str, float], None] | None = None,
+    observe: Observe | None = None,
 ) -> IncidentApi:
     """The configured backend over the shared HTTP client, within the shared API budget."""
-    policy = RetryPolicy(retries=settings.incident_api_retries, deadline=settings.incident_api_deadline)
-    defender = settings.incident_api == "defender"
-    transport = ApiTransport(
-        http,
-        permissions=DEFENDER_PERMISSIONS if defender else GRAPH_PERMISSIONS,
-        policy=policy,
-        budget=budget,
-        observe=observe,
-    )
-    if defender:
+    if settings.incident_api == "defender":
+        transport = _transport(settings, http, DEFENDER_PERMISSIONS, budget, observe)
         return DefenderIncidentApi(transport, settings.defender_url)
+    transport = _transport(settings, http, GRAPH_PERMISSIONS, budget, observe)
     return GraphIncidentApi(transport, settings.graph_url)
+
+
+def build_alert_api(
+    settings: Settings,
+    http: httpx.AsyncClient,
+    *,
+    budget: ApiBudget | None = None,
+    observe: Observe | None = None,
+) -> AlertApi:
+    """The configured backend's alert reader, over the same HTTP client and within the same budget
+    as incidents (an alert read is one more request to the same tenant's API). Its transport names
+    the alert permission on a 403, so the operator is told which consent is missing."""
+    if settings.incident_api == "defender":
+        transport = _transport(settings, http, DEFENDER_ALERT_PERMISSIONS, budget, observe)
+        return DefenderAlertApi(transport, settings.defender_url)
+    transport = _transport(settings, http, GRAPH_ALERT_PERMISSIONS, budget, observe)
+    return GraphAlertApi(transport, settings.graph_url)

@@ -37,9 +37,12 @@ def wait_note(seconds: float) -> str:
     return f"The incident API asks us to wait {max(1, math.ceil(seconds))} s; the card follows."
 
 
-def explain(error: BotError, incident_id: str | None = None, tenant_id: str | None = None) -> str:
-    """One sentence saying what went wrong and what to do; never a token or a secret."""
-    which = f"Incident {incident_id}" if incident_id else "The incident"
+def explain(
+    error: BotError, incident_id: str | None = None, tenant_id: str | None = None, *, kind: str = "incident"
+) -> str:
+    """One sentence saying what went wrong and what to do; never a token or a secret. `kind`
+    "alert" speaks of an alert (then `incident_id` is the alert's id)."""
+    which = f"{kind.capitalize()} {incident_id}" if incident_id else f"The {kind}"
     tenant = f" in tenant {tenant_id}" if tenant_id else ""
     if isinstance(error, InvalidIncidentId):
         return str(error)
@@ -56,7 +59,7 @@ def explain(error: BotError, incident_id: str | None = None, tenant_id: str | No
     if isinstance(error, Unavailable):
         return f"Microsoft's incident API is unavailable right now: {error.message}{_request_id(error)}"
     if isinstance(error, UnreadableAnswer):
-        about = f"incident {incident_id}" if incident_id else "the incident"
+        about = f"{kind} {incident_id}" if incident_id else f"the {kind}"
         return (
             f"Microsoft's incident API sent an answer about {about} that the bot cannot read "
             f"({error.message}){_request_id(error)}; open it in the Defender portal"

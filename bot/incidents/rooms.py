@@ -72,6 +72,10 @@ class Rooms:
         self._failed: dict[tuple[str, str], float] = {}  # (team, channel) → until (clock)
         self.lookups = 0  # conversations.info calls made by this process
 
+    def our_team(self) -> str | None:
+        """Our workspace's team id, None until known."""
+        return self._our_team()
+
     async def kind(self, channel_id: str) -> ConversationKind:
         """The kind of the conversation `channel_id`; `unknown` when it cannot be learned."""
         team = self._our_team()

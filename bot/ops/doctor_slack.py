@@ -13,8 +13,12 @@ from bot.config.settings import Settings
 from bot.ops.doctor_table import FAIL, OK, SKIP, Check
 from bot.ops.unfurl_domains import unfurl_domain_check
 
-# manifest.yml's bot scopes: six always used, usergroups:read only for user groups in INCIDENT_WRITERS.
-CORE_SCOPES = ("commands", "chat:write", "links:read", "links:write", "users:read", "users:read.email")
+# manifest.yml's bot scopes: ten always used, usergroups:read only for user groups in INCIDENT_WRITERS
+# or INCIDENT_READERS. Without the four conversations.info ones every unfurl is redacted (UNFURL_DETAIL).
+CORE_SCOPES = (
+    "commands", "chat:write", "links:read", "links:write", "users:read", "users:read.email",
+    "channels:read", "groups:read", "im:read", "mpim:read",
+)  # fmt: skip
 GROUP_SCOPE = "usergroups:read"
 
 _BOT_TOKEN_FIX = "copy the Bot User OAuth Token (xoxb-…) from the app's OAuth & Permissions page"
@@ -56,14 +60,13 @@ async def check_slack(settings: Settings, client: AsyncWebClient) -> list[Check]
     if header is None:
         return [row, Check("slack scopes", SKIP, "Slack did not report the token's scopes")]
     granted = {scope.strip() for scope in header.split(",")}
-    groups = any(writer.startswith("S") for writer in settings.incident_writers)
+    groups = any(who.startswith("S") for who in [*settings.incident_writers, *settings.incident_readers])
     required = [*CORE_SCOPES, GROUP_SCOPE] if groups else list(CORE_SCOPES)
     if missing := [scope for scope in required if scope not in granted]:
         fix = "reinstall the app from manifest.yml (or add these scopes and reinstall it to the workspace)"
         return [row, Check("slack scopes", FAIL, "missing " + ", ".join(missing), fix)]
-    note = (
-        "" if GROUP_SCOPE in granted else f"; no {GROUP_SCOPE} (needed for user groups in INCIDENT_WRITERS)"
-    )
+    needed_for = "needed for user groups in INCIDENT_WRITERS or INCIDENT_READERS"
+    note = "" if GROUP_SCOPE in granted else f"; no {GROUP_SCOPE} ({needed_for})"
     return [row, Check("slack scopes", OK, f"all {len(required)} required scopes granted{note}")]
 
 

@@ -34,6 +34,10 @@ class BotAuthorization:
             bot_token=self._client.token, auth_test_response=answer
         )
 
+    def team_id(self) -> str | None:
+        """Our workspace's team id, from the kept auth.test answer; None before there is one."""
+        return self._result.team_id if self._result is not None else None
+
     async def result(self) -> AuthorizeResult:
         """Who the bot is: the kept answer, or one auth.test shared by everyone who asks meanwhile."""
         if self._result is not None:

@@ -83,6 +83,7 @@ class LiveCards:
         asked_for: str,
         uses: int = 0,
         shared_by: str | None = None,
+        detail: str = "full",
     ) -> NewCard:
         """The record of a card just drawn."""
         expires = now + self.keep
@@ -97,6 +98,7 @@ class LiveCards:
             expires_at=expires,
             uses=uses,
             shared_by=shared_by,
+            detail=detail,
         )
 
     def note(self, card: NewCard, version: datetime | None) -> None:

@@ -67,6 +67,7 @@ class LiveCard:
     drawn_at: datetime
     needs_redraw: bool
     shared_by: str | None = None  # a shared message's "Shared by" user, kept across redraws
+    detail: str = "full"  # "full" or "redacted": what the card may show where it is
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class NewCard:
     expires_at: datetime
     uses: int = 0
     shared_by: str | None = None
+    detail: str = "full"
 
 
 def _card(row: Row[Any]) -> LiveCard:
@@ -97,6 +99,7 @@ def _card(row: Row[Any]) -> LiveCard:
         drawn_at=row.drawn_at,
         needs_redraw=row.needs_redraw,
         shared_by=row.shared_by,
+        detail=row.detail,
     )
 
 
@@ -149,6 +152,7 @@ class LiveCardStore:
                 "expires_at": card.expires_at,
                 "drawn_at": card.now,
                 "needs_redraw": False,
+                "detail": card.detail,
             }
             for card in cards
         }

@@ -79,6 +79,8 @@ live_cards = Table(
     Column("expires_at", UTCDateTime, nullable=False, index=True),
     Column("drawn_at", UTCDateTime, nullable=False),
     Column("needs_redraw", Boolean, nullable=False, server_default=false()),
+    # "full" or "redacted" (bot.config.unfurl.Detail): what the card may show where it is
+    Column("detail", String(16), nullable=False, server_default=text("'full'")),
     UniqueConstraint("place_key"),
 )
 

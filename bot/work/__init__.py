@@ -13,9 +13,12 @@ from bot.jobs import (
     FillModal,
     Job,
     JobUnreadable,
+    PresentEntity,
     RefreshCard,
     RefreshLiveCards,
     ShareIncident,
+    ShowAlertIncident,
+    ShowDetails,
     ShowIncident,
     TellOutOfDate,
     UnfurlLinks,
@@ -24,7 +27,7 @@ from bot.jobs import (
     reply_address,
 )
 from bot.state.intake import Delivery, GiveUp
-from bot.work import live, modals, notices, reading, writing
+from bot.work import details, live, modals, notices, reading, writing
 from bot.work.context import Work
 
 __all__ = ["Delivery", "Work", "handle", "on_dead"]
@@ -57,6 +60,12 @@ async def handle(work: Work, delivery: Delivery) -> None:
             await notices.tell_out_of_date(work, job)
         case RefreshLiveCards():
             await live.refresh_live_cards(work, job, delivery)
+        case ShowDetails():
+            await details.show_details(work, job)
+        case PresentEntity():
+            await details.present_entity(work, job)
+        case ShowAlertIncident():
+            await reading.show_alert_incident(work, job)
         case _:
             assert_never(job)
 
@@ -72,13 +81,13 @@ async def on_dead(work: Work, delivery: Delivery) -> None:
                                          "text": UNREADABLE})  # fmt: skip
         return
     match job:
-        case ShowIncident() | ShareIncident():
+        case ShowIncident() | ShareIncident() | ShowAlertIncident():
             await reading.tell_gave_up(work, job)
         case WriteIncident():
             await writing.gave_up(work, job)
         case RefreshLiveCards():
             await live.gave_up(work, job)
-        case UnfurlLinks() | RefreshCard() | FillModal() | TellOutOfDate():
+        case UnfurlLinks() | RefreshCard() | FillModal() | TellOutOfDate() | ShowDetails() | PresentEntity():
             return
 
 

@@ -1,8 +1,9 @@
-"""What every job handler shares: settings, the incident service, Slack, once-only keys, people, the
-seal of card values and the book of live cards."""
+"""What every job handler shares: settings, the incident and alert services, Slack, once-only keys,
+people, the seal of card values, the book of live cards and the kinds of conversations."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,9 @@ from bot.blocks.bodies import RenderedCards, card_context_for
 from bot.blocks.incident import CardContext
 from bot.blocks.seal import CardSeal
 from bot.config import Settings
+from bot.config.unfurl import ConversationKind, Detail
+from bot.incidents.alerts import AlertService
+from bot.incidents.rooms import Rooms
 from bot.incidents.service import IncidentService
 from bot.people import People
 from bot.slackweb import post_to_response_url
@@ -35,7 +39,12 @@ class Work:
         demo: bool,
         live: LiveCards | None = None,
         slack_pace: MethodPaces | None = None,
+        rooms: Rooms | None = None,
+        whoami: Callable[[], Awaitable[object]] | None = None,
+        alerts: AlertService,
     ) -> None:
+        """`rooms` tells what kind each conversation is (None: every one is `unknown`, the strictest);
+        `whoami` makes sure our own team is known (one auth.test) before `rooms` is asked."""
         self.settings = settings
         self.incidents = incidents
         self.slack = slack
@@ -47,6 +56,9 @@ class Work:
         self.slack_pace = slack_pace or MethodPaces(0)  # live redraws in bulk, paced per Slack method
         self.cards = RenderedCards()  # shared with the listeners: a card drawn once per snapshot
         self.redrawn = 0  # live cards redrawn, for /metrics
+        self.rooms = rooms
+        self.alerts = alerts
+        self._whoami = whoami
 
     def counted_redraws(self, count: int) -> None:
         self.redrawn += count
@@ -61,16 +73,43 @@ class Work:
         assert session is not None
         await post_to_response_url(session, response_url, body)
 
+    async def our_team(self) -> str | None:
+        """Our workspace's team id (auth.test's), None while Slack cannot say."""
+        if self._whoami is not None:
+            try:
+                await self._whoami()
+            except Exception:  # auth.test failed: everything about the room is then unknown
+                return None
+        return self.rooms.our_team() if self.rooms is not None else None
+
+    async def detail_in(self, channel: str | None, *, sharer_team: str | None = None) -> Detail:
+        """What a card put in `channel` may show (`UNFURL_DETAIL`): None (a composer preview) or a
+        conversation that cannot be looked up is `unknown`, the strictest; a sharer from another
+        organisation makes it at least what a shared conversation gets."""
+        policy = self.settings.unfurl_detail
+        if channel is None or self.rooms is None or await self.our_team() is None:
+            return policy.decide(ConversationKind.UNKNOWN, sharer_external=False)
+        kind = await self.rooms.kind(channel)
+        return policy.decide(kind, sharer_external=self.rooms.is_external_user(sharer_team))
+
     def card_context(
-        self, *, unfurl_url: str | None = None, shareable: bool = False, live: bool = False
+        self,
+        *,
+        unfurl_url: str | None = None,
+        shareable: bool = False,
+        live: bool = False,
+        detail: Detail = Detail.FULL,
     ) -> CardContext:
-        """How cards are drawn in this deployment (portal, tenant, demo marking)."""
+        """How cards are drawn in this deployment (portal, tenant, demo marking), with `detail`
+        (never `none`: nothing is drawn there) deciding between the full and the redacted card."""
         return card_context_for(
             self.settings,
             self.seal,
             sample_data=self.demo,
             now=datetime.now(UTC),
             unfurl_url=unfurl_url,
-            shareable=shareable,
+            shareable=shareable and detail is Detail.FULL,
             live=live,
+            redacted=detail is not Detail.FULL,
+            show_title=self.settings.unfurl_redacted_title == "show",
         )

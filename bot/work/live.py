@@ -18,8 +18,8 @@ from typing import Literal
 
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks.bodies import message_card_body
-from bot.blocks.incident import card_fallback_text
+from bot.blocks.bodies import fallback_text, message_card_body
+from bot.config.unfurl import Detail
 from bot.errors import BotError, Unavailable
 from bot.jobs import RefreshLiveCards
 from bot.models import IncidentSnapshot
@@ -28,6 +28,7 @@ from bot.state.card_book import RESPONSE_URL_LIFETIME, RESPONSE_URL_USES, LiveCa
 from bot.state.intake import Delivery
 from bot.state.live_cards import CardPlace, LiveCard
 from bot.work.context import Work
+from bot.work.unfurls import unfurl_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -171,29 +172,41 @@ def _method(card: LiveCard) -> str | None:
 async def _draw(
     work: Work, card: LiveCard, shown: IncidentSnapshot, *, live_now: bool, now: datetime
 ) -> bool:
-    """Put the card where it is; False when Slack no longer takes it there."""
+    """Put the card where it is, as much of it as it showed (a redacted card stays redacted);
+    False when Slack no longer takes it there."""
     place = card.place
-    text = card_fallback_text(shown)
+    detail = recorded_detail(card.detail)
     if place.surface == "ephemeral":
         if place.response_url is None or card.uses >= RESPONSE_URL_USES:
             return False
         if now >= card.created_at + RESPONSE_URL_LIFETIME:
             return False  # Slack no longer takes it: not even tried
-        blocks = work.cards(shown, work.card_context(shareable=True, live=live_now))
-        body = {"replace_original": True, "response_type": "ephemeral", "text": text, "blocks": blocks}
+        ctx = work.card_context(shareable=True, live=live_now, detail=detail)
+        body = {"replace_original": True, "response_type": "ephemeral", "text": fallback_text(shown, ctx),
+                "blocks": work.cards(shown, ctx)}  # fmt: skip
         await work.respond(place.response_url, body)
         return True
     if place.channel is None or place.ts is None:
         return False
     if place.surface == "unfurl" and place.url:
-        blocks = work.cards(shown, work.card_context(unfurl_url=place.url, live=live_now))
-        await work.slack.chat_unfurl(
-            channel=place.channel, ts=place.ts, unfurls={place.url: {"blocks": blocks}}
-        )
+        ctx = work.card_context(unfurl_url=place.url, live=live_now, detail=detail)
+        await work.slack.chat_unfurl(channel=place.channel, ts=place.ts, **unfurl_arguments(work, shown, ctx))
         return True
-    message = message_card_body(shown, work.card_context(live=live_now), card.shared_by, render=work.cards)
-    await work.slack.chat_update(channel=place.channel, ts=place.ts, text=text, blocks=message["blocks"])
+    ctx = work.card_context(live=live_now, detail=detail)
+    message = message_card_body(shown, ctx, card.shared_by, render=work.cards)
+    await work.slack.chat_update(
+        channel=place.channel, ts=place.ts, text=message["text"], blocks=message["blocks"]
+    )
     return True
+
+
+def recorded_detail(value: str) -> Detail:
+    """A card's recorded detail; anything unreadable (a newer release's word) is redacted, never full."""
+    try:
+        detail = Detail(value)
+    except ValueError:
+        return Detail.REDACTED
+    return Detail.REDACTED if detail is Detail.NONE else detail
 
 
 async def write_down(
@@ -204,13 +217,16 @@ async def write_down(
     asked_for: str,
     uses: int = 0,
     shared_by: str | None = None,
+    detail: Detail = Detail.FULL,
 ) -> None:
-    """Record cards just put in Slack, so the watcher keeps them up to date."""
+    """Record cards just put in Slack, so the watcher keeps them up to date (as `detail` as drawn)."""
     if work.live is None or not places:
         return
     now = _now()
     cards = [
-        work.live.card(snapshot, place, now=now, asked_for=asked_for, uses=uses, shared_by=shared_by)
+        work.live.card(
+            snapshot, place, now=now, asked_for=asked_for, uses=uses, shared_by=shared_by, detail=detail.value
+        )
         for place in places
     ]
     try:

@@ -11,15 +11,13 @@ from typing import Any
 import pytest
 
 from bot.blocks.alert_card import (
-    ALERT_CARD_ACTIONS,
-    SHOW_ALERT_INCIDENT,
     alert_fallback_text,
     alert_url,
     build_alert_card,
     category_label,
     defang,
 )
-from bot.blocks.ids import ActionId
+from bot.blocks.ids import ActionId, BlockId
 from bot.blocks.incident import CardContext
 from bot.blocks.refs import IncidentRef
 from bot.models import IncidentSnapshot
@@ -40,6 +38,8 @@ from .conftest import (
 )
 
 GRAPH = Path(__file__).parent.parent / "data" / "graph"
+SHOW_ALERT_INCIDENT = ActionId.SHOW_ALERT_INCIDENT.value
+ALERT_CARD_ACTIONS = BlockId.ALERT_CARD_ACTIONS.value
 CHANNEL = "C05SOCINC01"
 GRAPH_ID = "da637578995287051192_756343937"
 DOCS_ID = "da637551227677560813_-961444813"

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from bot.blocks.bodies import RenderedCards, ephemeral_card_body
 from bot.blocks.incident import CardContext, build_incident_card
+from bot.blocks.redacted import build_redacted_card
 
 from .conftest import NOW, context, normal_payload, snapshot
 
@@ -47,4 +48,17 @@ def test_the_key_names_every_field_of_the_context() -> None:
     # RenderedCards keys on these fields by name: a new field of CardContext must join its key.
     assert {f.name for f in dataclasses.fields(CardContext)} == {
         "portal_url", "tenant_id", "seal", "sample_data", "unfurl_url", "shareable", "now", "live",
+        "redacted", "show_title",
     }  # fmt: skip
+
+
+def test_a_redacted_context_draws_the_redacted_card_and_never_shares_the_full_ones_blocks() -> None:
+    cards = RenderedCards()
+    snap = snapshot(normal_payload())
+    full = cards(snap, context())
+    limited = dataclasses.replace(context(), redacted=True)
+    redacted = cards(snap, limited)
+    assert redacted is not full
+    assert redacted == build_redacted_card(snap, limited, show_title=False)
+    titled = cards(snap, dataclasses.replace(context(), redacted=True, show_title=True))
+    assert titled == build_redacted_card(snap, context(), show_title=True)

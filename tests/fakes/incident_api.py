@@ -4,7 +4,8 @@ One plain-http aiohttp server on 127.0.0.1 serves all three flavours, so a test 
 bot at whichever API it is configured for and count what it sent.  Answers follow the real
 wire formats: Graph error bodies plus a ``request-id`` header on every response,
 ``@odata.context``/``@odata.nextLink`` envelopes, ``Retry-After`` when throttling, and alerts
-only with ``$expand=alerts``.
+only with ``$expand=alerts``.  Single alerts are served too, as ``GET /{v1.0|beta}/security/alerts_v2/{id}``
+and the legacy ``GET /api/alerts/{id}`` answer them.
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ class FakeIncidentApi:
         self.latency = latency
         self.requests: list[RecordedRequest] = []
         self.incidents: dict[Flavor, dict[str, dict[str, Any]]] = {"v1.0": {}, "beta": {}, "defender": {}}
+        # Single alerts by flavour and id (`GET .../alerts_v2/{id}`, `GET /api/alerts/{id}`).
+        self.alerts: dict[Flavor, dict[str, dict[str, Any]]] = {"v1.0": {}, "beta": {}, "defender": {}}
         self._faults: list[_Fault] = []
         self._body_type = "application/json"
         self._runner: web.AppRunner | None = None
@@ -135,6 +138,9 @@ class FakeIncidentApi:
         app.router.add_get("/api/incidents", self._defender_list)
         app.router.add_get("/api/incidents/{id}", self._defender_get)
         app.router.add_patch("/api/incidents/{id}", self._defender_patch)
+        # `{alert}`, not `{id}`: alert ids are not digits, which the middleware asks of incident ids.
+        app.router.add_get(r"/{version:v1\.0|beta}/security/alerts_v2/{alert}", self._graph_alert)
+        app.router.add_get("/api/alerts/{alert}", self._defender_alert)
         # A request parked in `latency` must not hold teardown for aiohttp's default 60 s.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -207,10 +213,24 @@ class FakeIncidentApi:
         """A copy of the stored incident (alerts and comments included), e.g. after a PATCH."""
         return copy.deepcopy(self.incidents[flavor].get(str(incident_id)))
 
+    def put_alert(self, flavor: Flavor, alert: dict[str, Any]) -> None:
+        self.alerts[flavor][str(alert["id"])] = copy.deepcopy(alert)
+
     def load_fixtures(self, directory: Path = FIXTURE_DIR) -> None:
-        """Load every ``incident_<id>.<v1|beta|defender>.json`` into its flavour."""
+        """Load every ``incident_<id>.<v1|beta|defender>.json`` into its flavour, and the alerts."""
         for path in sorted(directory.glob("incident_*.json")):
             self.put(_FILE_FLAVORS[path.name.split(".")[1]], json.loads(path.read_text("utf-8")))
+        self.load_alerts(directory)
+
+    def load_alerts(self, directory: Path = FIXTURE_DIR) -> None:
+        """Load every ``alert_<id>.<v1|beta|defender>.json`` into its flavour; a v1 alert is beta's
+        too, unless a beta file of its own says otherwise."""
+        for path in sorted(directory.glob("alert_*.json")):
+            flavor = _FILE_FLAVORS[path.name.rsplit(".", 2)[1]]
+            alert = json.loads(path.read_text("utf-8"))
+            self.put_alert(flavor, alert)
+            if flavor == "v1.0":
+                self.alerts["beta"].setdefault(str(alert["id"]), copy.deepcopy(alert))
 
     def fail_next(
         self,
@@ -368,7 +388,22 @@ class FakeIncidentApi:
         ctx = self._ctx(request, "Collection(microsoft.graph.security.alertComment)")
         return web.json_response({"@odata.context": ctx, "value": copy.deepcopy(incident["comments"])})
 
+    def _alert(self, request: web.Request, flavor: Flavor) -> dict[str, Any]:
+        found = self.alerts[flavor].get(request.match_info["alert"])
+        if found is None:
+            raise _ApiError(404, f"Alert {request.match_info['alert']} was not found.")
+        return copy.deepcopy(found)
+
+    async def _graph_alert(self, request: web.Request) -> web.Response:
+        alert = self._alert(request, self._flavor(request))
+        ctx = self._ctx(request, "security/alerts_v2/$entity")
+        return web.json_response({"@odata.context": ctx, **alert})
+
     # ---- legacy Defender API ---------------------------------------------------------------
+
+    async def _defender_alert(self, request: web.Request) -> web.Response:
+        alert = self._alert(request, "defender")
+        return web.json_response({"@odata.context": f"{self.origin}/api/$metadata#Alerts/$entity", **alert})
 
     async def _defender_get(self, request: web.Request) -> web.Response:
         incident = self._incident(request, "defender")

@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -23,7 +24,10 @@ from aiohttp import web
 
 # Form fields slack_sdk serialises to JSON text before posting.
 _JSON_FIELDS = {"blocks", "attachments", "unfurls", "view", "metadata", "user_auth_blocks"}
-BOT_SCOPES = "commands,chat:write,links:read,links:write,users:read,users:read.email"
+BOT_SCOPES = (
+    "commands,chat:write,links:read,links:write,users:read,users:read.email,"
+    "channels:read,groups:read,im:read,mpim:read"
+)
 
 
 @dataclass
@@ -59,6 +63,10 @@ class FakeSlackApi:
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
         self.manifests: dict[str, dict[str, Any]] = {}  # app id → what apps.manifest.export returns
+        self.team_id = "T0001"  # our workspace, as auth.test says
+        # channel id → conversations.info's whole answer; a channel not here is a private channel
+        # of our workspace (what every test not about the unfurl policy expects: full cards)
+        self.conversations: dict[str, dict[str, Any]] = {}
         self.socket_url = "ws://127.0.0.1:9/link/?ticket=fake-ticket&app_id=A0BOT"
         self.calls: list[SlackCall] = []
         self._faults: list[_Fault] = []
@@ -79,6 +87,7 @@ class FakeSlackApi:
             "usergroups.users.list": self._usergroup,
             "apps.connections.open": lambda a: {"ok": True, "url": self.socket_url},
             "apps.manifest.export": self._manifest_export,
+            "conversations.info": self._conversation_info,
         }
 
     async def start(self) -> None:
@@ -209,7 +218,7 @@ class FakeSlackApi:
             "url": "https://example.slack.com/",
             "team": "Example",
             "user": "incidentbot",
-            "team_id": "T0001",
+            "team_id": self.team_id,
             "user_id": "U0BOT",
             "bot_id": "B0BOT",
             "is_enterprise_install": False,
@@ -260,6 +269,18 @@ class FakeSlackApi:
             else {"ok": False, "error": "no_such_subteam"}
         )
 
+    def _conversation_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        if channel in self.conversations:
+            return self.conversations[channel]
+        if channel[:1] not in ("C", "G", "D"):
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": {
+            "id": channel, "name": "soc-private", "is_channel": True, "is_group": False, "is_im": False,
+            "is_mpim": False, "is_private": True, "is_shared": False, "is_ext_shared": False,
+            "is_org_shared": False, "is_pending_ext_shared": False, "context_team_id": self.team_id,
+        }}  # fmt: skip
+
     def _manifest_export(self, args: dict[str, Any]) -> dict[str, Any]:
         app_id = str(args.get("app_id", ""))
         if not app_id.startswith("A"):
@@ -270,6 +291,25 @@ class FakeSlackApi:
             if manifest is not None
             else {"ok": False, "error": "app_not_found"}
         )
+
+
+SLACK_DATA = Path(__file__).parent.parent / "data" / "slack"
+
+
+DOCUMENTED_TEAM = "T12345ABCDE"  # the workspace of Slack's examples in tests/data/slack/
+
+
+def documented_conversation(
+    kind: str, channel_id: str | None = None, *, team: str = DOCUMENTED_TEAM
+) -> dict[str, Any]:
+    """Slack's documented conversations.info answer of `kind` (public, private, shared, dm, group_dm;
+    tests/data/slack/conversations_info_*.json), under `channel_id`, our workspace named `team`."""
+    text = (SLACK_DATA / f"conversations_info_{kind}.json").read_text(encoding="utf-8")
+    answer = json.loads(text.replace(DOCUMENTED_TEAM, team))
+    answer.pop("_source", None)
+    if channel_id is not None:
+        answer["channel"]["id"] = channel_id
+    return dict(answer)
 
 
 def _decode_field(key: str, value: str) -> Any:

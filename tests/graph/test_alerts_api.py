@@ -1,19 +1,15 @@
-"""GraphAlertApi and DefenderAlertApi against the fake incident API, with alert routes of this module's
-own: `GET /{v1.0|beta}/security/alerts_v2/{id}` and the legacy `GET /api/alerts/{id}` serving
+"""GraphAlertApi and DefenderAlertApi (and build_alert_api) against the fake incident API, whose alert
+routes, `GET /{v1.0|beta}/security/alerts_v2/{id}` and the legacy `GET /api/alerts/{id}`, serve
 tests/data/graph/alert_*.json, with Graph's error JSON (and a request-id) for an alert it does not hold."""
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 import pytest
-import pytest_asyncio
-from aiohttp import web
 
-from bot.errors import InvalidIncidentId, NotFound, PermissionDenied, UnreadableAnswer
+from bot.errors import InvalidIncidentId, NotFound, PermissionDenied, Unavailable, UnreadableAnswer
+from bot.graph import build_alert_api
 from bot.graph.alerts import (
     DEFENDER_ALERT_PERMISSIONS,
     GRAPH_ALERT_PERMISSIONS,
@@ -22,12 +18,11 @@ from bot.graph.alerts import (
 )
 from bot.graph.transport import ApiTransport
 from bot.models.alert_ids import InvalidAlertId
+from bot.state.budget import BudgetLimits, MemoryBudget
 from tests.conftest import ApiStack
-from tests.fakes import FIXTURE_DIR, FakeEntra, FakeIncidentApi
-from tests.fakes.incident_api import Flavor, _ApiError
+from tests.fakes import FakeEntra, FakeIncidentApi
 
 MakeStack = Callable[..., ApiStack]
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 GRAPH_ID = "da637578995287051192_756343937"
 DOCS_ID = "da637551227677560813_-961444813"
@@ -47,72 +42,6 @@ BAD_IDS = [
     "DA637578995287051192_756343937",
     "da" + "1" * 200 + "_1",
 ]
-_GRAPH_ALERT = re.compile(r"/(?P<version>v1\.0|beta)/security/alerts_v2/(?P<alert>[^/]+)")
-_LEGACY_ALERT = re.compile(r"/api/alerts/(?P<alert>[^/]+)")
-
-
-class FakeAlertApi(FakeIncidentApi):
-    """The fake incident API plus alerts. Its middleware (request log, faults, token check, Graph's
-    error JSON) is the base class's: an alert path is answered by the handler this one hands it, in
-    place of aiohttp's "no such route"."""
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.alerts: dict[Flavor, dict[str, dict[str, Any]]] = {"v1.0": {}, "beta": {}, "defender": {}}
-
-    def load_alerts(self) -> None:
-        """Every tests/data/graph/alert_<id>.<v1|defender>.json into its flavour (v1 also as beta)."""
-        for path in sorted(FIXTURE_DIR.glob("alert_*.json")):
-            alert = json.loads(path.read_text("utf-8"))
-            if path.name.endswith(".defender.json"):
-                self.alerts["defender"][str(alert["id"])] = alert
-            else:
-                self.alerts["v1.0"][str(alert["id"])] = self.alerts["beta"][str(alert["id"])] = alert
-
-    def _alert(self, flavor: Flavor, alert_id: str) -> dict[str, Any]:
-        found = self.alerts[flavor].get(alert_id)
-        if found is None:
-            raise _ApiError(404, f"Alert {alert_id} was not found.")
-        return found
-
-    def _alert_handler(self, request: web.Request) -> Handler | None:
-        if request.method != "GET":
-            return None
-        if (graph := _GRAPH_ALERT.fullmatch(request.path)) is not None:
-            flavor: Flavor = "v1.0" if graph["version"] == "v1.0" else "beta"
-            context = f"{self.origin}/{graph['version']}/$metadata#security/alerts_v2/$entity"
-
-            async def graph_get(_: web.Request) -> web.StreamResponse:
-                alert = self._alert(flavor, graph["alert"])
-                return web.json_response({"@odata.context": context, **alert})
-
-            return graph_get
-        if (legacy := _LEGACY_ALERT.fullmatch(request.path)) is not None:
-
-            async def legacy_get(_: web.Request) -> web.StreamResponse:
-                alert = self._alert("defender", legacy["alert"])
-                context = f"{self.origin}/api/$metadata#Alerts/$entity"
-                return web.json_response({"@odata.context": context, **alert})
-
-            return legacy_get
-        return None
-
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        return await super()._middleware(request, self._alert_handler(request) or handler)
-
-
-@pytest_asyncio.fixture
-async def incident_api(entra: FakeEntra) -> AsyncIterator[FakeAlertApi]:
-    """This module's fake: incidents as everywhere, and the alert fixtures."""
-    fake = FakeAlertApi(is_valid_token=entra.is_valid_token)
-    await fake.start()
-    try:
-        fake.load_fixtures()
-        fake.load_alerts()
-        yield fake
-    finally:
-        await fake.stop()
 
 
 def graph_api(stack: ApiStack) -> GraphAlertApi:
@@ -124,7 +53,7 @@ def legacy_api(stack: ApiStack) -> DefenderAlertApi:
 
 
 async def test_graph_reads_the_alert_by_its_id_with_the_token(
-    make_stack: MakeStack, incident_api: FakeAlertApi, entra: FakeEntra
+    make_stack: MakeStack, incident_api: FakeIncidentApi, entra: FakeEntra
 ) -> None:
     alert = await graph_api(make_stack()).get_alert(GRAPH_ID)
     assert (alert.id, alert.incident_id, alert.title) == (
@@ -156,7 +85,7 @@ async def test_graph_reads_microsofts_example_alert(make_stack: MakeStack) -> No
 
 
 async def test_the_legacy_api_reads_the_alert_under_graph_names(
-    make_stack: MakeStack, incident_api: FakeAlertApi
+    make_stack: MakeStack, incident_api: FakeIncidentApi
 ) -> None:
     alert = await legacy_api(make_stack(incident_api="defender")).get_alert(LEGACY_ID)
     assert incident_api.requests[0].path == f"/api/alerts/{LEGACY_ID}"
@@ -183,7 +112,7 @@ async def test_an_alert_the_api_does_not_hold_is_not_found_with_its_request_id(
 @pytest.mark.parametrize("bad", BAD_IDS)
 @pytest.mark.parametrize("flavor", ["graph", "defender"])
 async def test_a_malformed_alert_id_sends_nothing(
-    make_stack: MakeStack, incident_api: FakeAlertApi, flavor: str, bad: str
+    make_stack: MakeStack, incident_api: FakeIncidentApi, flavor: str, bad: str
 ) -> None:
     stack = make_stack(incident_api=flavor)
     api = legacy_api(stack) if flavor == "defender" else graph_api(stack)
@@ -198,7 +127,7 @@ async def test_a_malformed_alert_id_sends_nothing(
     [("graph", GRAPH_ALERT_PERMISSIONS.read), ("defender", DEFENDER_ALERT_PERMISSIONS.read)],
 )
 async def test_a_403_names_the_alert_permission_not_the_incident_one(
-    make_stack: MakeStack, incident_api: FakeAlertApi, flavor: str, permission: str
+    make_stack: MakeStack, incident_api: FakeIncidentApi, flavor: str, permission: str
 ) -> None:
     stack = make_stack(incident_api=flavor)  # its transport was built with the incident permissions
     api = legacy_api(stack) if flavor == "defender" else graph_api(stack)
@@ -211,7 +140,7 @@ async def test_a_403_names_the_alert_permission_not_the_incident_one(
 
 
 async def test_a_transport_built_for_alerts_names_the_same_permission(
-    make_stack: MakeStack, incident_api: FakeAlertApi
+    make_stack: MakeStack, incident_api: FakeIncidentApi
 ) -> None:
     stack = make_stack()
     transport = ApiTransport(stack.http, permissions=GRAPH_ALERT_PERMISSIONS, sleep=stack.sleeps)
@@ -221,7 +150,9 @@ async def test_a_transport_built_for_alerts_names_the_same_permission(
     assert caught.value.permission == "SecurityAlert.Read.All"
 
 
-async def test_a_busy_api_is_retried_like_any_read(make_stack: MakeStack, incident_api: FakeAlertApi) -> None:
+async def test_a_busy_api_is_retried_like_any_read(
+    make_stack: MakeStack, incident_api: FakeIncidentApi
+) -> None:
     incident_api.fail_next(503, path_contains="alerts_v2")
     alert = await graph_api(make_stack()).get_alert(GRAPH_ID)
     assert alert.id == GRAPH_ID and incident_api.count("GET", "/alerts_v2/") == 2
@@ -231,7 +162,7 @@ async def test_a_busy_api_is_retried_like_any_read(make_stack: MakeStack, incide
     "body", [b"<html>not json</html>", b'{"title": "an alert without an id"}', b"[1, 2]", b'{"id": null}']
 )
 async def test_a_success_without_an_alert_is_unreadable(
-    make_stack: MakeStack, incident_api: FakeAlertApi, body: bytes
+    make_stack: MakeStack, incident_api: FakeIncidentApi, body: bytes
 ) -> None:
     incident_api.answer_body_next(body, path_contains="alerts_v2")
     with pytest.raises(UnreadableAnswer):
@@ -239,7 +170,7 @@ async def test_a_success_without_an_alert_is_unreadable(
 
 
 async def test_a_field_that_does_not_parse_is_unknown_and_logged_once(
-    make_stack: MakeStack, incident_api: FakeAlertApi, caplog: pytest.LogCaptureFixture
+    make_stack: MakeStack, incident_api: FakeIncidentApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     incident_api.alerts["v1.0"][GRAPH_ID] = {
         **incident_api.alerts["v1.0"][GRAPH_ID],
@@ -254,7 +185,48 @@ async def test_a_field_that_does_not_parse_is_unknown_and_logged_once(
     assert len(logged) == 1
 
 
-async def test_beta_serves_the_same_alert(make_stack: MakeStack, incident_api: FakeAlertApi) -> None:
+async def test_beta_serves_the_same_alert(make_stack: MakeStack, incident_api: FakeIncidentApi) -> None:
     stack = make_stack(graph_base_url=incident_api.graph_beta_url)
     alert = await graph_api(stack).get_alert(DOCS_ID)
     assert alert.id == DOCS_ID and incident_api.requests[0].path == f"/beta/security/alerts_v2/{DOCS_ID}"
+
+
+@pytest.mark.parametrize(
+    ("flavor", "backend", "permission"),
+    [
+        ("graph", GraphAlertApi, GRAPH_ALERT_PERMISSIONS.read),
+        ("defender", DefenderAlertApi, DEFENDER_ALERT_PERMISSIONS.read),
+    ],
+)
+async def test_build_alert_api_picks_the_configured_backend_and_its_permission(
+    make_stack: MakeStack, incident_api: FakeIncidentApi, flavor: str, backend: type, permission: str
+) -> None:
+    stack = make_stack(incident_api=flavor)
+    alert_id = GRAPH_ID if flavor == "graph" else LEGACY_ID
+    observed: list[tuple[str, str]] = []
+    budget = MemoryBudget(BudgetLimits())
+    before = await budget.remaining()
+    api = build_alert_api(
+        stack.settings,
+        stack.http,
+        budget=budget,
+        observe=lambda kind, status, _: observed.append((kind, status)),
+    )
+    assert isinstance(api, backend)
+    assert (await api.get_alert(alert_id)).id == alert_id
+    assert observed == [("get", "200")]
+    assert await budget.remaining() != before  # the read was taken from the shared budget
+    incident_api.fail_next(403, path_contains="alerts")
+    with pytest.raises(PermissionDenied) as caught:
+        await api.get_alert(alert_id)
+    assert caught.value.permission == permission
+
+
+async def test_build_alert_api_uses_the_configured_retries(
+    make_stack: MakeStack, incident_api: FakeIncidentApi
+) -> None:
+    stack = make_stack(incident_api_retries=0)
+    incident_api.fail_next(503, path_contains="alerts_v2")
+    with pytest.raises(Unavailable):
+        await build_alert_api(stack.settings, stack.http).get_alert(GRAPH_ID)
+    assert incident_api.count("GET", "/alerts_v2/") == 1

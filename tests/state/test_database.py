@@ -25,7 +25,7 @@ from bot.state.tables import METADATA, live_cards
 
 ROOT = Path(__file__).parent.parent.parent
 ALEMBIC = Path(sys.executable).parent / "alembic"
-HEAD = "0002"
+HEAD = "0003"
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
@@ -191,6 +191,7 @@ async def test_an_upgrade_from_the_first_schema_keeps_the_cards(fresh_url: str) 
         assert await database.migrate() == ("0001", HEAD)
         (card,) = await LiveCardStore(database).following(["2972395"], now=NOW)
         assert (card.place, card.digest, card.uses, card.needs_redraw) == (place, "d1", 0, False)
+        assert card.detail == "full"  # 0003: every card recorded before it was drawn in full
         assert card.expires_at == NOW + timedelta(days=7)
     finally:
         await database.close()

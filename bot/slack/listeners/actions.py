@@ -27,6 +27,7 @@ from bot.jobs import (
     RefreshCard,
     Reopen,
     ShareIncident,
+    ShowDetails,
     StartProgress,
     TellOutOfDate,
     Unassign,
@@ -48,10 +49,21 @@ MODAL_BUTTONS = (ActionId.COMMENT, ActionId.ASSIGN, ActionId.RESOLVE, ActionId.T
 DOUBLE_CLICK_SECONDS = 5
 _CHANNEL = re.compile(r"[CDG][A-Z0-9]{2,30}")
 _VIEW = re.compile(r"V[A-Z0-9]{2,}")
+_TEAM = re.compile(r"[TE][A-Z0-9]{2,30}")
+
+
+def user_team(body: dict[str, Any]) -> str | None:
+    """The clicker's own workspace (another organisation's for a Slack Connect guest), as the click
+    says: `user.team_id`, else the payload's `team.id`; None when neither is a team id."""
+    team = (body.get("user") or {}).get("team_id") or (body.get("team") or {}).get("id")
+    return team if isinstance(team, str) and _TEAM.fullmatch(team) else None
 
 
 def register(app: AsyncApp) -> None:
     app.action(ActionId.SHARE.value)(handle_share)
+    app.action(ActionId.SHARE_CONFIRMED.value)(handle_share)
+    app.action(ActionId.SHOW_DETAILS.value)(handle_show_details)
+    app.action(ActionId.SHOW_ALERT_INCIDENT.value)(handle_show_details)
     app.action(ActionId.OPEN.value)(handle_open)
     app.action(ActionId.REFRESH.value)(handle_refresh)
     app.action(ActionId.MORE.value)(handle_more)
@@ -108,16 +120,36 @@ async def handle_share(
         await ack()
         return
     _, ref = clicked
-    if not await once.first_within(f"click:{body['user']['id']}:share:{ref.id}", DOUBLE_CLICK_SECONDS):
+    if not await once.first_within(
+        f"click:{body['user']['id']}:{action['action_id']}:{ref.id}", DOUBLE_CLICK_SECONDS
+    ):
         await ack()
         return
     if ref.channel is None:  # a click always names its channel; there is nowhere to share otherwise
         await ack()
         return
     user = body["user"]["id"]
-    await submit_job(
-        intake, ShareIncident(user_id=user, ref=ref, channel_id=ref.channel, click=click_key(body, action))
+    job = ShareIncident(
+        user_id=user,
+        user_team=user_team(body),
+        ref=ref,
+        channel_id=ref.channel,
+        click=click_key(body, action),
+        confirmed=action["action_id"] == ActionId.SHARE_CONFIRMED,
     )
+    await submit_job(intake, job)
+    await ack()
+
+
+async def handle_show_details(
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], intake: Intake, once: Once, seal: CardSeal
+) -> None:
+    """The full card, ephemerally, to the clicker if they may see it (the job decides and answers)."""
+    if (clicked := await _clicked(body, action, seal, intake)) is not None:
+        _, ref = clicked
+        user = body["user"]["id"]
+        if await once.first_within(f"click:{user}:details:{ref.id}", DOUBLE_CLICK_SECONDS):
+            await submit_job(intake, ShowDetails(user_id=user, user_team=user_team(body), ref=ref))
     await ack()
 
 

@@ -13,9 +13,11 @@ from bot.blocks.refs import is_response_url
 from bot.blocks.seal import CardSeal
 from bot.config.settings import Settings
 from bot.errors import InvalidIncidentId
+from bot.incidents.alert_links import alert_id_in_command
 from bot.incidents.links import parse_command_text
 from bot.incidents.service import IncidentService
-from bot.jobs import ShowIncident, submit_job
+from bot.jobs import ShowAlertIncident, ShowIncident, submit_job
+from bot.people import People
 from bot.state.card_book import LiveCards
 from bot.state.intake import Intake
 from bot.state.live_cards import CardPlace
@@ -36,6 +38,7 @@ async def handle_incident_command(
     cards: RenderedCards,
     seal: CardSeal,
     live: LiveCards,
+    people: People,
 ) -> None:
     """Answer help, bad ids and cached incidents at once; queue a lookup before acking otherwise,
     so nothing acked is lost. An ack that carries the card is its delivery."""
@@ -43,13 +46,27 @@ async def handle_incident_command(
     if text.lower() in ("", "help"):
         await ack(text=build_usage_text(COMMAND), blocks=build_usage_blocks(COMMAND))
         return
+    if (alert_id := alert_id_in_command(text, settings.portal_host)) is not None:
+        alert_job = ShowAlertIncident(
+            alert_id=alert_id,
+            user_id=command["user_id"],
+            channel_id=command["channel_id"],
+            response_url=command["response_url"],
+        )
+        await submit_job(intake, alert_job)
+        await ack()
+        return
     try:
         incident_id = parse_command_text(text, settings.portal_host)
     except InvalidIncidentId as error:
         message = f"{error}\n{build_usage_text(COMMAND)}"
         await ack(text=message, blocks=build_error_blocks(str(error)) + build_usage_blocks(COMMAND))
         return
-    snapshot = await incidents.cached(incident_id)
+    # Only a named reader (or everyone, INCIDENT_READERS unset) is answered from the cache here;
+    # anyone else is checked by the job, which may have to ask Slack for user-group members.
+    snapshot = (
+        await incidents.cached(incident_id) if people.reads_without_asking(command["user_id"]) else None
+    )
     if snapshot is not None:
         demo, now = settings.incident_source == "demo", datetime.now(UTC)
         ctx = card_context_for(

@@ -14,111 +14,45 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
 from bot.blocks.ids import ActionId
 from bot.blocks.refs import IncidentRef, is_response_url
-from bot.models import Classification, Determination, validate_incident_id
-from bot.models.text import clean_text
+from bot.jobs.changes import (
+    AddComment,
+    AssignTo,
+    AssignToMe,
+    Change,
+    EditTags,
+    Model,
+    Reopen,
+    Resolve,
+    SetTags,
+    StartProgress,
+    Unassign,
+    WriteOp,
+)
+from bot.models import validate_incident_id
+from bot.models.alert_ids import validate_alert_id
+
+__all__ = [
+    "JOB_VERSION", "MAX_LINKS", "AddComment", "AssignTo", "AssignToMe", "Change", "EditTags", "FillModal",
+    "Job", "JobUnreadable", "PresentEntity", "RefreshCard", "RefreshLiveCards", "Reopen", "Resolve",
+    "SetTags", "ShareIncident", "ShowAlertIncident", "ShowDetails", "ShowIncident", "StartProgress",
+    "Submitter", "TellOutOfDate", "Unassign", "UnfurlLinks", "WriteIncident", "WriteOp", "parse_job",
+    "reply_address", "submit_job",
+]  # fmt: skip
 
 JOB_VERSION = 1
 MAX_LINKS = 20
 
 
-class WriteOp(StrEnum):
-    """The changes a person can make to an incident from Slack."""
-
-    COMMENT = "comment"
-    ASSIGN_ME = "assign_me"
-    ASSIGN = "assign"
-    UNASSIGN = "unassign"
-    REOPEN = "reopen"
-    IN_PROGRESS = "in_progress"
-    TAGS = "tags"
-    EDIT_TAGS = "edit_tags"
-    RESOLVE = "resolve"
+_TEAM = r"^[TE][A-Z0-9]{2,}$"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class _Written(_Model):
-    """A change carrying text a person typed: it reaches Defender without control or bidi characters."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _clean(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        return {key: _cleaned(value) if key != "op" else value for key, value in data.items()}
-
-
-class AddComment(_Written):
-    op: Literal[WriteOp.COMMENT] = WriteOp.COMMENT
-    text: str = Field(min_length=1)
-
-
-class AssignToMe(_Model):
-    op: Literal[WriteOp.ASSIGN_ME] = WriteOp.ASSIGN_ME
-
-
-class AssignTo(_Written):
-    op: Literal[WriteOp.ASSIGN] = WriteOp.ASSIGN
-    assignee: str = Field(min_length=3, max_length=320)
-
-
-class Unassign(_Model):
-    op: Literal[WriteOp.UNASSIGN] = WriteOp.UNASSIGN
-
-
-class Reopen(_Model):
-    op: Literal[WriteOp.REOPEN] = WriteOp.REOPEN
-
-
-class StartProgress(_Model):
-    op: Literal[WriteOp.IN_PROGRESS] = WriteOp.IN_PROGRESS
-
-
-class SetTags(_Written):
-    op: Literal[WriteOp.TAGS] = WriteOp.TAGS
-    tags: tuple[str, ...]
-
-
-class EditTags(_Written):
-    """The tags modal's answer: which offered tags stay ticked, and the new ones typed. Applied to
-    the incident's tags as they are when the job runs, so nobody's tags are lost in between."""
-
-    op: Literal[WriteOp.EDIT_TAGS] = WriteOp.EDIT_TAGS
-    kept: tuple[str, ...]
-    added: str | None = None
-
-
-class Resolve(_Written):
-    op: Literal[WriteOp.RESOLVE] = WriteOp.RESOLVE
-    classification: Classification
-    determination: Determination
-    comment: str = ""
-
-
-Change = Annotated[
-    AddComment | AssignToMe | AssignTo | Unassign | Reopen | StartProgress | SetTags | EditTags | Resolve,
-    Field(discriminator="op"),
-]
-
-
-class _Job(_Model):
+class _Job(Model):
     v: Literal[1] = 1  # JOB_VERSION
     user_id: str = Field(pattern=r"^[UW][A-Z0-9]{2,}$")
 
@@ -151,6 +85,53 @@ class ShareIncident(_Job):
     ref: IncidentRef
     channel_id: str = Field(pattern=r"^[CDG][A-Z0-9]{2,30}$")
     click: str  # the click's idempotency key: the same click delivered twice posts once
+    user_team: str | None = Field(None, pattern=_TEAM)  # the sharer's own workspace, as the click says
+    # Where outsiders read, the person was warned and shared the limited card anyway.
+    confirmed: bool = False
+
+
+class ShowDetails(_Job):
+    """ "Show details" on a redacted card, "Show incident" on an alert card: the full card,
+    ephemerally, to the clicker if they may read incidents; a short refusal otherwise."""
+
+    kind: Literal["details"] = "details"
+    ref: IncidentRef
+    user_team: str | None = Field(None, pattern=_TEAM)  # the clicker's own workspace, as the click says
+
+
+class PresentEntity(_Job):
+    """`entity_details_requested`: a Work Object's flexpane, for the one person who opened it."""
+
+    kind: Literal["entity"] = "entity"
+    trigger_id: str = Field(pattern=r"^[0-9]{1,20}\.[0-9]{1,20}\.[0-9a-f]{1,64}$")
+    incident_id: str
+    url: str | None = Field(None, max_length=3000)  # the unfurled link
+
+    @field_validator("incident_id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return validate_incident_id(value)
+
+
+class ShowAlertIncident(_Job):
+    """`/incident <alert id>`: the card of the alert's incident, ephemeral, via the response_url."""
+
+    kind: Literal["show_alert"] = "show_alert"
+    alert_id: str
+    channel_id: str
+    response_url: str
+
+    @field_validator("alert_id")
+    @classmethod
+    def _alert(cls, value: str) -> str:
+        return validate_alert_id(value)
+
+    @field_validator("response_url")
+    @classmethod
+    def _response_url(cls, value: str) -> str:
+        if not is_response_url(value):
+            raise ValueError("not a response_url")
+        return value
 
 
 class UnfurlLinks(_Job):
@@ -236,7 +217,10 @@ Job = Annotated[
     | WriteIncident
     | FillModal
     | TellOutOfDate
-    | RefreshLiveCards,
+    | RefreshLiveCards
+    | ShowDetails
+    | PresentEntity
+    | ShowAlertIncident,
     Field(discriminator="kind"),
 ]
 _JOB: TypeAdapter[Job] = TypeAdapter(Job)
@@ -306,14 +290,6 @@ def reply_address(stored: Mapping[str, Any] | str) -> str | None:
     except (ValueError, TypeError, AttributeError):
         return None
     return found if isinstance(found, str) and is_response_url(found) else None
-
-
-def _cleaned(value: Any) -> Any:
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, list | tuple):
-        return type(value)(clean_text(v) if isinstance(v, str) else v for v in value)
-    return value
 
 
 class Submitter(Protocol):
