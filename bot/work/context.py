@@ -3,6 +3,8 @@ people, the seal of card values, the book of live cards and the kinds of convers
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +24,9 @@ from bot.slackweb import post_to_response_url
 from bot.state.card_book import LiveCards
 from bot.state.once import Once
 from bot.state.pace import MethodPaces
+
+logger = logging.getLogger(__name__)
+UNREADABLE_TEAM = "?"  # the team of a user whose profile could not be read: not ours
 
 
 class Work:
@@ -82,15 +87,32 @@ class Work:
                 return None
         return self.rooms.our_team() if self.rooms is not None else None
 
-    async def detail_in(self, channel: str | None, *, sharer_team: str | None = None) -> Detail:
+    async def detail_in(
+        self, channel: str | None, *, sharer: str | None = None, sharer_team: str | None = None
+    ) -> Detail:
         """What a card put in `channel` may show (`UNFURL_DETAIL`): None (a composer preview) or a
         conversation that cannot be looked up is `unknown`, the strictest; a sharer from another
-        organisation makes it at least what a shared conversation gets."""
+        organisation makes it at least what a shared conversation gets. `sharer_team` is their
+        workspace when the event names it; else `sharer`, a user id, is looked up (users.info, cached)
+        alongside the conversation."""
         policy = self.settings.unfurl_detail
-        if channel is None or self.rooms is None or await self.our_team() is None:
+        rooms = self.rooms
+        if channel is None or rooms is None or await self.our_team() is None:
             return policy.decide(ConversationKind.UNKNOWN, sharer_external=False)
-        kind = await self.rooms.kind(channel)
-        return policy.decide(kind, sharer_external=self.rooms.is_external_user(sharer_team))
+        if sharer and not sharer_team:
+            kind, sharer_team = await asyncio.gather(rooms.kind(channel), self._team_of(sharer))
+        else:
+            kind = await rooms.kind(channel)
+        return policy.decide(kind, sharer_external=rooms.is_external_user(sharer_team))
+
+    async def _team_of(self, user_id: str) -> str | None:
+        """The workspace of a user (users.info, cached); one that cannot be learned counts as another
+        organisation's (`UNREADABLE_TEAM` is no team id), so the unfurl is stricter, never more open."""
+        try:
+            return (await self.people.person(user_id)).team_id
+        except Exception as error:  # a Slack error, the network: the strict answer
+            logger.info("the team of the user who shared a link is unknown (%s)", type(error).__name__)
+            return UNREADABLE_TEAM
 
     def card_context(
         self,

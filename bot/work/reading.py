@@ -212,7 +212,8 @@ async def unfurl_links(work: Work, job: UnfurlLinks) -> None:
     alert_links = accepted_alert_links(work, job.links)
     if not links and not alert_links:
         return
-    detail = await work.detail_in(link_conversation({"channel": job.channel, "source": job.source}))
+    channel = link_conversation({"channel": job.channel, "source": job.source})
+    detail = await work.detail_in(channel, sharer=job.user_id or None)
     if detail is Detail.NONE:
         logger.info("not unfurling %d link(s): UNFURL_DETAIL says none here", len(job.links))
         return

@@ -16,7 +16,7 @@ import pytest
 from bot.blocks.ids import ActionId
 from tests.listeners.conftest import SlackWorld, portal_link
 from tests.listeners.test_events import link_event
-from tests.policy.conftest import BROKEN, fixture_strings, leaks
+from tests.policy.conftest import BROKEN, OUTSIDER, fixture_strings, leaks
 
 FULL, REDACTED = "full", "redacted"
 WHERE = [
@@ -92,3 +92,12 @@ async def test_a_storm_of_links_in_one_channel_asks_slack_once(world: SlackWorld
     await world.settle()
     assert len(world.slack.calls_to("chat.unfurl")) == 30
     assert len(world.slack.calls_to("conversations.info")) == 1
+
+
+@pytest.mark.parametrize("sharer", [OUTSIDER, "U0NOBODY"])
+async def test_a_link_shared_by_someone_of_another_organisation_or_unknown_is_redacted(
+    world: SlackWorld, sharer: str
+) -> None:
+    unfurl = await unfurl_in(world, "C0PRIV", "2972395", user=sharer)
+    assert leaks(unfurl, fixture_strings("2972395")) == []
+    assert [c.args["user"] for c in world.slack.calls_to("users.info")] == [sharer]

@@ -4,6 +4,7 @@ gets `entity.presentDetails` with the full incident for a reader, Slack's refusa
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -116,3 +117,17 @@ async def test_an_entity_that_is_not_ours_is_ignored(wo_world: SlackWorld, ref_i
     await wo_world.settle()
     assert wo_world.slack.calls_to("entity.presentDetails") == []
     assert wo_world.api.count(path_contains="/security/incidents/") == 0
+
+
+async def test_a_live_refresh_updates_the_entity_and_keeps_it_redacted(start_world: Any) -> None:
+    world = await start_world(unfurl_style="work_object", live_poll_seconds=1)
+    await world.event(link_event([portal_link(INCIDENT)], event_id="EvWOLIVE", channel="C0PUBLIC"))
+    await world.slack.wait_for("chat.unfurl")
+    await world.settle()
+    await asyncio.sleep(1.1)  # the change comes after the card's version
+    world.api.change("v1.0", INCIDENT, status="resolved", classification="truePositive",
+                     determination="malware", assignedTo="mallory@contoso.com")  # fmt: skip
+    calls = await world.slack.wait_for("chat.unfurl", count=2, timeout=10)
+    [entity] = calls[1].args["metadata"]["entities"]
+    assert "Resolved" in json.dumps(entity)
+    assert leaks(calls[1].args, fixture_strings(INCIDENT) | {"mallory@contoso.com"}) == []
