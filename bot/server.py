@@ -191,6 +191,8 @@ class Bot:
                 self.settings.live_poll_seconds,
                 LIST_BUDGET_POLL,
             )
+        # What unfurls show where, spelled out once: an operator reading the log knows the policy.
+        logger.info("unfurls: %s (UNFURL_DETAIL)", self.settings.unfurl_detail.describe())
         self.watcher.start()
         ingress = (
             None
