@@ -27,6 +27,7 @@ from bot.slack.slow_clients import guarded
 from bot.slack.socket_mode import connect_socket_mode
 from bot.slackweb import build_web_client
 from bot.state.card_book import LiveCards, WatchHealth
+from bot.state.channel_posts import claim_stale_after
 from bot.state.database import Database, check_database
 from bot.state.intake import AckFirst, Intake, MemoryIntake
 from bot.state.intake_redis import RedisStreamIntake, StreamSettings
@@ -34,6 +35,7 @@ from bot.state.lease import Lease, OnlyProcess, RedisLease
 from bot.state.live_cards import LiveCardStore
 from bot.state.once import Once
 from bot.state.pace import MethodPaces
+from bot.state.subscriptions import SubscriptionStore
 from bot.watch import Watcher, watch_metrics
 from bot.work import Work, handle, on_dead
 
@@ -125,6 +127,8 @@ class Bot:
             rooms=self.rooms,
             whoami=self.authorization.result,
             alerts=services.alerts,
+            lists=services.lists,
+            subscriptions=SubscriptionStore(self.database),
         )
         self.ack_first = AckFirst()
         self.intake: Intake = intake or build_intake(settings, services, self.work, self.ack_first)
@@ -164,6 +168,9 @@ class Bot:
             lease=lease,
             health=self.live.health,
             poll_seconds=settings.live_poll_seconds,
+            subscriptions=self.work.subscriptions,
+            claim_stale_after=claim_stale_after(settings.intake_claim_idle_seconds),
+            quiet=lambda now: settings.quiet_hours is not None and settings.quiet_hours.contains(now),
         )
         watch_metrics(services.metrics, self.watcher, lambda: self.work.redrawn)
         self._runner: web.AppRunner | None = None

@@ -23,6 +23,7 @@ from bot.graph import (
 )
 from bot.graph.demo import DemoAlertApi, DemoIncidentApi
 from bot.incidents.alerts import AlertService
+from bot.incidents.listing import IncidentLists
 from bot.incidents.service import IncidentService
 from bot.metrics import Metrics
 from bot.state.budget import ApiBudget, BudgetLimits, MemoryBudget
@@ -62,6 +63,7 @@ class Services:
     budget: ApiBudget | None = None
     # Keyword-only, so the positional fields above keep their places.
     alerts: AlertService = field(kw_only=True)
+    lists: IncidentLists = field(kw_only=True)  # /incident list and App Home
 
     seal: CardSeal = field(init=False)  # every card and listener of the process shares it
 
@@ -139,9 +141,12 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
         on_cache=lambda result: metrics.cache.labels(result).inc(),
     )
     alerts = AlertService(alert_api, cache, ttl=settings.incident_cache_ttl)
+    lists = IncidentLists(api, cache)
     _watch(metrics, tokens, budget, cache)
     try:
-        yield Services(settings, cache, api, incidents, metrics, tokens, http, redis, budget, alerts=alerts)
+        yield Services(
+            settings, cache, api, incidents, metrics, tokens, http, redis, budget, alerts=alerts, lists=lists
+        )
     finally:
         if http is not None:
             await http.aclose()

@@ -210,7 +210,8 @@ async def test_missing_scopes_are_listed(
     result, detail, fix = rows["slack scopes"]
     assert result == "FAIL"
     assert detail == (
-        "missing links:read, links:write, users:read.email, channels:read, groups:read, im:read, mpim:read"
+        "missing links:read, links:write, users:read.email, channels:read, groups:read, im:read, mpim:read, "
+        "channels:history, groups:history"
     )
     assert "manifest.yml" in fix
 
@@ -220,14 +221,14 @@ async def test_usergroups_read_is_needed_only_for_groups_among_writers(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # The fake grants the ten core scopes by default, not usergroups:read.
+    # The fake grants the twelve core scopes by default, not usergroups:read.
     code, rows, _ = await run_doctor(doctor_settings(incident_writers="U0WRITER"), capsys)
     assert code == 0 and "no usergroups:read" in rows["slack scopes"][1]
     code, rows, _ = await run_doctor(doctor_settings(incident_writers="U0WRITER,S0GROUP"), capsys)
     assert code == 1 and rows["slack scopes"][1] == "missing usergroups:read"
     monkeypatch.setattr("tests.fakes.slack_api.BOT_SCOPES", ALL_SCOPES)
     code, rows, _ = await run_doctor(doctor_settings(incident_writers="S0GROUP"), capsys)
-    assert code == 0 and rows["slack scopes"][1] == "all 11 required scopes granted"
+    assert code == 0 and rows["slack scopes"][1] == "all 13 required scopes granted"
 
 
 async def test_bad_app_token_fails_socket_mode(

@@ -288,7 +288,7 @@ def test_manifest_declares_the_slash_command(manifest: Json) -> None:
 
 def test_manifest_declares_every_event_the_app_listens_to(manifest: Json) -> None:
     events = {ast.literal_eval(e) for e in registrations()["event"]}
-    assert events == {"link_shared", "entity_details_requested"}
+    assert events == {"link_shared", "entity_details_requested", "app_home_opened", "channel_left"}
     assert events <= set(manifest["settings"]["event_subscriptions"]["bot_events"])
 
 

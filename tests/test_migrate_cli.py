@@ -31,9 +31,9 @@ async def test_migrate_brings_a_new_sqlite_file_to_head_and_says_so_in_one_line(
     # no Slack or Entra settings: migrating needs only the database
     url = f"sqlite:///{tmp_path / 'data' / 'incident-bot.db'}"
     first = await migrate({"DATABASE_URL": url}, tmp_path)
-    assert (first.code, first.stdout, first.stderr) == (0, f"database {url}: schema at 0003 (was none)\n", "")
+    assert (first.code, first.stdout, first.stderr) == (0, f"database {url}: schema at 0004 (was none)\n", "")
     again = await migrate({"DATABASE_URL": url}, tmp_path)
-    assert (again.code, again.stdout) == (0, f"database {url}: schema at 0003 (was 0003)\n")
+    assert (again.code, again.stdout) == (0, f"database {url}: schema at 0004 (was 0004)\n")
     assert (tmp_path / "data" / "incident-bot.db").is_file()
 
 

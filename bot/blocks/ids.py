@@ -41,6 +41,14 @@ class ActionId(StrEnum):
     RESOLVE_COMMENT = "incident-resolve-comment"
     TAGS_SELECT = "incident-tags-select"
     TAGS_NEW = "incident-tags-new"
+    # `/incident list` answer: paging (Slack wants action_ids unique within one actions block, so
+    # Previous and Next differ; one listener serves both, the value says which page) and each row's
+    # button, which sends that incident's card ephemerally
+    LIST_PAGE = "incident-list-page"
+    LIST_PAGE_PREVIOUS = "incident-list-page-previous"
+    LIST_SHOW = "incident-list-show"
+    # App Home tab: each row's button, the incident's card sent to the reader
+    HOME_SHOW = "incident-home-show"
 
 
 class BlockId(StrEnum):
@@ -58,6 +66,8 @@ class BlockId(StrEnum):
     RESOLVE_COMMENT_INPUT = "incident-resolve-comment-input"
     TAGS_SELECT_INPUT = "incident-tags-select-input"
     TAGS_NEW_INPUT = "incident-tags-new-input"
+    # the `/incident list` answer's Previous / Next row
+    LIST_NAV = "incident-list-nav"
 
 
 class CallbackId(StrEnum):

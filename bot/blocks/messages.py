@@ -22,8 +22,13 @@ def build_usage_text(command: str = "/incident") -> str:
             "*Show a Microsoft Defender incident in Slack*",
             f"• `{cmd} 2972395`: the incident card, only visible to you, with a button to share it",
             f"• `{cmd} https://security.microsoft.com/incidents/2972395`: the same, from a portal link",
+            f"• `{cmd} da637551227677560813_-961444813`: the incident of an alert",
+            f"• `{cmd} list [mine|unassigned|active|high|<filter>]`: incidents, 10 a page, only for you",
+            f"• `{cmd} subscribe severity>=high status=active [remind=30m]`: post matching incidents in "
+            "this channel, their changes in each card's thread",
+            f"• `{cmd} subscriptions`, `{cmd} unsubscribe <id>`, `{cmd} mute <incident id>`",
             f"• `{cmd} help`: this message",
-            "Paste an incident link in a channel and the bot unfurls it as a card.",
+            "Paste an incident or alert link in a channel and the bot unfurls it as a card.",
         ]
     )
 

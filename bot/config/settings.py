@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.config.clouds import CLOUDS, Cloud, CloudName
+from bot.config.quiet import QuietHours, parse_quiet_hours
 from bot.config.unfurl import UnfurlPolicy, parse_unfurl_detail
 from bot.config.values import (
     GUID,
@@ -125,6 +126,9 @@ class Settings(BaseSettings):
     unfurl_redacted_title: Literal["show", "hide"] = Field(
         "hide", description="whether a redacted card shows the incident's title"
     )
+    quiet_hours: Annotated[QuietHours | None, NoDecode] = Field(
+        None, description="when subscription reminders keep quiet, e.g. 22:00-07:00 Europe/Berlin"
+    )
     unfurl_style: Literal["blocks", "work_object"] = Field(
         "blocks", description="blocks, or work_object once the app has Work Object previews"
     )
@@ -190,6 +194,11 @@ class Settings(BaseSettings):
     @classmethod
     def _budget(cls, value: Any) -> dict[str, int]:
         return checked_budget(value)
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _quiet(cls, value: Any) -> Any:
+        return parse_quiet_hours(value) if isinstance(value, str) else value
 
     @field_validator("unfurl_detail", mode="before")
     @classmethod

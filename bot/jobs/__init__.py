@@ -20,13 +20,13 @@ from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
 from bot.blocks.ids import ActionId
 from bot.blocks.refs import IncidentRef, is_response_url
+from bot.jobs.base import TEAM, JobBase
 from bot.jobs.changes import (
     AddComment,
     AssignTo,
     AssignToMe,
     Change,
     EditTags,
-    Model,
     Reopen,
     Resolve,
     SetTags,
@@ -34,30 +34,61 @@ from bot.jobs.changes import (
     Unassign,
     WriteOp,
 )
+from bot.jobs.telling import (
+    ChannelLeft,
+    ListIncidents,
+    ManageSubscriptions,
+    PublishHome,
+    RemindPost,
+    RouteIncident,
+)
 from bot.models import validate_incident_id
 from bot.models.alert_ids import validate_alert_id
 
 __all__ = [
-    "JOB_VERSION", "MAX_LINKS", "AddComment", "AssignTo", "AssignToMe", "Change", "EditTags", "FillModal",
-    "Job", "JobUnreadable", "PresentEntity", "RefreshCard", "RefreshLiveCards", "Reopen", "Resolve",
-    "SetTags", "ShareIncident", "ShowAlertIncident", "ShowDetails", "ShowIncident", "StartProgress",
-    "Submitter", "TellOutOfDate", "Unassign", "UnfurlLinks", "WriteIncident", "WriteOp", "parse_job",
-    "reply_address", "submit_job",
+    "JOB_VERSION",
+    "MAX_LINKS",
+    "AddComment",
+    "AssignTo",
+    "AssignToMe",
+    "Change",
+    "ChannelLeft",
+    "EditTags",
+    "FillModal",
+    "Job",
+    "JobUnreadable",
+    "ListIncidents",
+    "ManageSubscriptions",
+    "PresentEntity",
+    "PublishHome",
+    "RefreshCard",
+    "RefreshLiveCards",
+    "RemindPost",
+    "Reopen",
+    "Resolve",
+    "RouteIncident",
+    "SetTags",
+    "ShareIncident",
+    "ShowAlertIncident",
+    "ShowDetails",
+    "ShowIncident",
+    "StartProgress",
+    "Submitter",
+    "TellOutOfDate",
+    "Unassign",
+    "UnfurlLinks",
+    "WriteIncident",
+    "WriteOp",
+    "parse_job",
+    "reply_address",
+    "submit_job",
 ]  # fmt: skip
 
 JOB_VERSION = 1
 MAX_LINKS = 20
 
 
-_TEAM = r"^[TE][A-Z0-9]{2,}$"
-
-
-class _Job(Model):
-    v: Literal[1] = 1  # JOB_VERSION
-    user_id: str = Field(pattern=r"^[UW][A-Z0-9]{2,}$")
-
-
-class ShowIncident(_Job):
+class ShowIncident(JobBase):
     """`/incident <id>`: the card, ephemeral, through the command's response_url."""
 
     kind: Literal["show"] = "show"
@@ -78,28 +109,28 @@ class ShowIncident(_Job):
         return value
 
 
-class ShareIncident(_Job):
+class ShareIncident(JobBase):
     """ "Share in channel": the card posted for everyone, once per click."""
 
     kind: Literal["share"] = "share"
     ref: IncidentRef
     channel_id: str = Field(pattern=r"^[CDG][A-Z0-9]{2,30}$")
     click: str  # the click's idempotency key: the same click delivered twice posts once
-    user_team: str | None = Field(None, pattern=_TEAM)  # the sharer's own workspace, as the click says
+    user_team: str | None = Field(None, pattern=TEAM)  # the sharer's own workspace, as the click says
     # Where outsiders read, the person was warned and shared the limited card anyway.
     confirmed: bool = False
 
 
-class ShowDetails(_Job):
+class ShowDetails(JobBase):
     """ "Show details" on a redacted card, "Show incident" on an alert card: the full card,
     ephemerally, to the clicker if they may read incidents; a short refusal otherwise."""
 
     kind: Literal["details"] = "details"
     ref: IncidentRef
-    user_team: str | None = Field(None, pattern=_TEAM)  # the clicker's own workspace, as the click says
+    user_team: str | None = Field(None, pattern=TEAM)  # the clicker's own workspace, as the click says
 
 
-class PresentEntity(_Job):
+class PresentEntity(JobBase):
     """`entity_details_requested`: a Work Object's flexpane, for the one person who opened it."""
 
     kind: Literal["entity"] = "entity"
@@ -113,7 +144,7 @@ class PresentEntity(_Job):
         return validate_incident_id(value)
 
 
-class ShowAlertIncident(_Job):
+class ShowAlertIncident(JobBase):
     """`/incident <alert id>`: the card of the alert's incident, ephemeral, via the response_url."""
 
     kind: Literal["show_alert"] = "show_alert"
@@ -134,7 +165,7 @@ class ShowAlertIncident(_Job):
         return value
 
 
-class UnfurlLinks(_Job):
+class UnfurlLinks(JobBase):
     """`link_shared`: one card per incident link of the message (or composer preview)."""
 
     kind: Literal["unfurl"] = "unfurl"
@@ -147,14 +178,14 @@ class UnfurlLinks(_Job):
     links: tuple[str, ...] = Field(default=(), max_length=MAX_LINKS)
 
 
-class RefreshCard(_Job):
+class RefreshCard(JobBase):
     """The card's Refresh: read past the cache and redraw it where it is."""
 
     kind: Literal["refresh"] = "refresh"
     ref: IncidentRef
 
 
-class WriteIncident(_Job):
+class WriteIncident(JobBase):
     """One change to an incident, signed by the person, done once per `key`."""
 
     kind: Literal["write"] = "write"
@@ -163,7 +194,7 @@ class WriteIncident(_Job):
     change: Change
 
 
-class FillModal(_Job):
+class FillModal(JobBase):
     """A modal opened at once with "Loading…", filled by views.update once the incident is read."""
 
     kind: Literal["fill_modal"] = "fill_modal"
@@ -174,7 +205,7 @@ class FillModal(_Job):
     classification: str | None = Field(None, max_length=60)  # resolve: the one just picked
 
 
-class TellOutOfDate(_Job):
+class TellOutOfDate(JobBase):
     """A click or modal action whose card value the bot cannot vouch for: say so, where it happened."""
 
     kind: Literal["out_of_date"] = "out_of_date"
@@ -191,7 +222,7 @@ class TellOutOfDate(_Job):
         return value
 
 
-class RefreshLiveCards(_Job):
+class RefreshLiveCards(JobBase):
     """The watcher saw an incident change: redraw every card that follows it where it is, once per
     change. `version` is the change (its lastUpdateDateTime); None redraws the cards a failed
     refresh left behind. `retire` names cards whose time is up: drawn once more, no longer live,
@@ -220,7 +251,13 @@ Job = Annotated[
     | RefreshLiveCards
     | ShowDetails
     | PresentEntity
-    | ShowAlertIncident,
+    | ShowAlertIncident
+    | RouteIncident
+    | RemindPost
+    | ManageSubscriptions
+    | ListIncidents
+    | PublishHome
+    | ChannelLeft,
     Field(discriminator="kind"),
 ]
 _JOB: TypeAdapter[Job] = TypeAdapter(Job)

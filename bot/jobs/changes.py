@@ -10,8 +10,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from bot.jobs.base import Model
 from bot.models import Classification, Determination
 from bot.models.text import clean_text
 
@@ -28,12 +29,6 @@ class WriteOp(StrEnum):
     TAGS = "tags"
     EDIT_TAGS = "edit_tags"
     RESOLVE = "resolve"
-
-
-class Model(BaseModel):
-    """What every job and change is: frozen, and no field it does not name."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class _Written(Model):

@@ -145,8 +145,6 @@ class AlertDetail(Alert):
     classification: AnyClassification = "unknown"
     determination: AnyDetermination = "unknown"
     assigned_to: OptionalText = None
-    detection_source: OptionalText = None
-    service_source: OptionalText = None
     product_name: OptionalText = None
     threat_display_name: OptionalText = None
     first_activity_date_time: datetime | None = None
@@ -168,9 +166,6 @@ class AlertDetail(Alert):
         for key in ("classification", "determination", "evidenceKinds"):
             if key in data and data[key] is None:
                 del data[key]
-        for key in ("detectionSource", "serviceSource"):  # the legacy API's are PascalCase
-            if isinstance(data.get(key), str):
-                data[key] = camel_value(data[key])
         evidence = data.get("evidence")
         if isinstance(evidence, list):
             legacy = _is_legacy_evidence(evidence)

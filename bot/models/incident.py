@@ -102,6 +102,10 @@ class Alert(_Model):
     mitre_techniques: Texts = Field(default_factory=list)
     recommended_actions: OptionalText = None
     alert_web_url: OptionalText = None
+    # Which product raised it and which detection found it (Graph v1.0 `serviceSource` and
+    # `detectionSource`): what subscriptions' `source=` filters on.
+    service_source: OptionalText = None
+    detection_source: OptionalText = None
     evidence: EvidenceSummary = Field(default_factory=EvidenceSummary)
 
     @model_validator(mode="before")
@@ -111,8 +115,9 @@ class Alert(_Model):
         if not isinstance(data, dict):
             return data
         _drop_nulls(data, ("severity", "evidence"))
-        if isinstance(data.get("status"), str):
-            data["status"] = camel_value(data["status"])
+        for key in ("status", "detectionSource", "serviceSource"):  # the legacy API's are PascalCase
+            if isinstance(data.get(key), str):
+                data[key] = camel_value(data[key])
         if isinstance(data.get("evidence"), list):
             data["evidence"] = summarize_graph_evidence(data["evidence"])
         elif "devices" in data or "entities" in data:

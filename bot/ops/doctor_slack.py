@@ -13,11 +13,12 @@ from bot.config.settings import Settings
 from bot.ops.doctor_table import FAIL, OK, SKIP, Check
 from bot.ops.unfurl_domains import unfurl_domain_check
 
-# manifest.yml's bot scopes: ten always used, usergroups:read only for user groups in INCIDENT_WRITERS
-# or INCIDENT_READERS. Without the four conversations.info ones every unfurl is redacted (UNFURL_DETAIL).
+# manifest.yml's bot scopes: twelve always used, usergroups:read only for user groups in INCIDENT_WRITERS
+# or INCIDENT_READERS. Without the four conversations.info ones every unfurl is redacted (UNFURL_DETAIL);
+# without the two history ones a subscription post whose record was lost cannot be found again.
 CORE_SCOPES = (
     "commands", "chat:write", "links:read", "links:write", "users:read", "users:read.email",
-    "channels:read", "groups:read", "im:read", "mpim:read",
+    "channels:read", "groups:read", "im:read", "mpim:read", "channels:history", "groups:history",
 )  # fmt: skip
 GROUP_SCOPE = "usergroups:read"
 

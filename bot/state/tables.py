@@ -14,20 +14,24 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    ForeignKey,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     TypeDecorator,
     UniqueConstraint,
     false,
     text,
 )
 
-# Explicit names, so a later migration can drop or alter a constraint by name on either database.
+# Explicit names, so a later migration can drop or alter a constraint by name on either database. A
+# unique constraint is named after all its columns (column_0_N_name: the same name for one column).
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
@@ -97,4 +101,70 @@ incident_versions = Table(
     METADATA,
     Column("incident_id", String(20), primary_key=True),
     Column("last_update", UTCDateTime, nullable=False),
+)
+
+# ---- channel subscriptions (bot.state.subscriptions) --------------------------------------------------
+
+subscriptions = Table(
+    "subscriptions",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(32), nullable=False, index=True),
+    Column("filter", String(600), nullable=False),  # the filter's canonical text
+    Column("updates", String(16), nullable=False, server_default=text("'thread'")),
+    Column("remind_unassigned_s", Integer, nullable=True),
+    Column("remind_active_s", Integer, nullable=True),
+    Column("created_by", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("paused_at", UTCDateTime, nullable=True),
+    Column("paused_reason", String(64), nullable=True),
+    # people name a subscription by its id: SQLite must never give a removed one's id to another
+    sqlite_autoincrement=True,
+)
+
+# One parent message per incident per channel, whichever subscriptions matched it; a row is claimed
+# before the post and marked posted after, so that replicas and restarts post it exactly once.
+channel_posts = Table(
+    "channel_posts",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(32), nullable=False),
+    Column("incident_id", String(20), nullable=False),  # the incident the post was for
+    Column("follows_id", String(20), nullable=False, index=True),  # the one it follows (after merges)
+    # the subscription that posted it; a removed subscription leaves its posts (they still dedupe)
+    Column("subscription_id", Integer, ForeignKey("subscriptions.id", ondelete="SET NULL"), nullable=True),
+    Column("state", String(16), nullable=False),  # "claimed" or "posted"
+    Column("claim_token", String(64), nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("ts", String(32), nullable=True),
+    Column("posted_at", UTCDateTime, nullable=True),
+    Column("last_version", UTCDateTime, nullable=True),  # the lastUpdateDateTime replied up to
+    Column("last_fields", Text, nullable=True),  # JSON of what the thread has told so far
+    Column("reminded_at", UTCDateTime, nullable=True),
+    Column("reminders", Integer, nullable=False, server_default=text("0")),
+    UniqueConstraint("channel", "incident_id"),
+)
+
+# The outbox of thread replies: one row per (post, change), claimed before the reply is sent.
+thread_replies = Table(
+    "thread_replies",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("post_id", Integer, ForeignKey("channel_posts.id", ondelete="CASCADE"), nullable=False),
+    Column("change_key", String(128), nullable=False),
+    Column("state", String(16), nullable=False),  # "claimed" or "sent"
+    Column("claim_token", String(64), nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("ts", String(32), nullable=True),
+    UniqueConstraint("post_id", "change_key"),
+)
+
+mutes = Table(
+    "mutes",
+    METADATA,
+    Column("channel", String(32), nullable=False),
+    Column("incident_id", String(20), nullable=False),
+    Column("created_by", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("channel", "incident_id"),
 )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,10 +24,13 @@ from datetime import UTC, datetime, timedelta
 
 from bot.errors import Throttled
 from bot.incidents.service import IncidentService
-from bot.jobs import RefreshLiveCards, Submitter, submit_job
+from bot.jobs import RefreshLiveCards, RemindPost, RouteIncident, Submitter, submit_job
+from bot.models import Incident
+from bot.models.filters import FilterError, IncidentFilter, parse_subscription
 from bot.state.card_book import WatchHealth
 from bot.state.lease import Lease
 from bot.state.live_cards import LiveCardStore
+from bot.state.subscriptions import SubscriptionStore
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +77,11 @@ class Watcher:
         health: WatchHealth,
         poll_seconds: float,
         clock: Callable[[], datetime] = _utcnow,
+        subscriptions: SubscriptionStore | None = None,
+        claim_stale_after: timedelta = timedelta(seconds=32),
+        quiet: Callable[[datetime], bool] = lambda _now: False,
     ) -> None:
+        """`subscriptions`: channel subscriptions, routed from the same listing (None: none)."""
         self.incidents = incidents
         self.store = store
         self.intake = intake
@@ -81,6 +89,9 @@ class Watcher:
         self.health = health
         self.poll_seconds = poll_seconds
         self.clock = clock
+        self.subscriptions = subscriptions
+        self.claim_stale_after = claim_stale_after
+        self.quiet = quiet  # QUIET_HOURS: reminders wait (and are queued when the quiet ends)
         self.stats = WatchStats()
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -136,17 +147,21 @@ class Watcher:
         """List what changed, queue a refresh per changed incident with cards; the jobs queued."""
         now = self.clock()
         queued = await self._retire(now)
-        if await self.store.count_live(now=now) == 0:
+        filters = await self._subscribed_filters()
+        queued += await self._remind_and_recover(now) if filters else 0
+        if await self.store.count_live(now=now) == 0 and not filters:
             await self._beat(now)
             return queued
         watermark = await self.store.watermark()
         since = (watermark or now) - OVERLAP
         latest: dict[str, datetime] = {}
+        listed: dict[str, Incident] = {}
         self.stats.list_calls += 1  # at least one page; the transport counts the rest in /metrics
         async for incident in self.incidents.changed_since(since):
             when = incident.last_update_date_time
             if when is not None and (incident.id not in latest or when > latest[incident.id]):
                 latest[incident.id] = when
+                listed[incident.id] = incident
         followed = await self.store.followed_ids(now=now)
         wanted = {i: when for i, when in latest.items() if i in followed}
         done = await self.store.versions(list(wanted))
@@ -160,6 +175,8 @@ class Watcher:
             once = f"live:{incident_id}:{version.isoformat() if version else now.isoformat()}"
             queued += bool(await submit_job(self.intake, job, once=once))
         self.stats.changes += len(todo)
+        if filters:
+            queued += await self._route(listed, filters)
         self.stats.queued += queued
         # Defender's timestamps move the watermark, never past this replica's clock (an incident
         # stamped in the future is listed again, not a reason to skip all before its stamp), and at
@@ -169,6 +186,51 @@ class Watcher:
         await self.store.set_watermark(mark, now=now)
         self.stats.watermark = max(mark, watermark) if watermark else mark
         await self._beat(now)
+        return queued
+
+    async def _subscribed_filters(self) -> list[IncidentFilter]:
+        """The filters of the active subscriptions (one that no longer reads is skipped)."""
+        if self.subscriptions is None:
+            return []
+        found = []
+        for subscription in await self.subscriptions.active():
+            try:
+                found.append(parse_subscription(subscription.filter)[0])
+            except FilterError:
+                continue
+        return found
+
+    async def _route(self, listed: dict[str, Incident], filters: list[IncidentFilter]) -> int:
+        """A route job per listed change that a subscription may want, or that a thread follows.
+
+        The listing has no alerts: a filter on alert sources is judged on the rest, and the job
+        decides on the incident read in full."""
+        assert self.subscriptions is not None
+        threads = {post.follows_id for post in await self.subscriptions.posts_following(list(listed))}
+        without_sources = [dataclasses.replace(f, sources=()) for f in filters]
+        queued = 0
+        for incident_id, incident in sorted(listed.items()):
+            if incident_id not in threads and not any(f.matches(incident) for f in without_sources):
+                continue
+            when = incident.last_update_date_time
+            job = RouteIncident(incident_id=incident_id, version=when)
+            stamp = when.isoformat() if when else "none"
+            queued += bool(await submit_job(self.intake, job, once=f"route:{incident_id}:{stamp}"))
+        return queued
+
+    async def _remind_and_recover(self, now: datetime) -> int:
+        """Reminders that are due, and posts whose claim went stale (a replica died between its
+        post and its record): each routed again, once per claim."""
+        assert self.subscriptions is not None
+        queued = 0
+        for due in [] if self.quiet(now) else await self.subscriptions.due_reminders(now=now):
+            slot = due.post.reminders + 1
+            job = RemindPost(post_id=due.post.id, slot=slot)
+            queued += bool(await submit_job(self.intake, job, once=f"remind:{due.post.id}:{slot}"))
+        for post in await self.subscriptions.stale_claims(now=now, stale_after=self.claim_stale_after):
+            route = RouteIncident(incident_id=post.incident_id)
+            once = f"route-stale:{post.id}:{post.claimed_at.isoformat()}"
+            queued += bool(await submit_job(self.intake, route, once=once))
         return queued
 
     async def _retire(self, now: datetime) -> int:

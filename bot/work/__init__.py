@@ -10,12 +10,18 @@ import logging
 from typing import assert_never
 
 from bot.jobs import (
+    ChannelLeft,
     FillModal,
     Job,
     JobUnreadable,
+    ListIncidents,
+    ManageSubscriptions,
     PresentEntity,
+    PublishHome,
     RefreshCard,
     RefreshLiveCards,
+    RemindPost,
+    RouteIncident,
     ShareIncident,
     ShowAlertIncident,
     ShowDetails,
@@ -27,7 +33,7 @@ from bot.jobs import (
     reply_address,
 )
 from bot.state.intake import Delivery, GiveUp
-from bot.work import details, live, modals, notices, reading, writing
+from bot.work import channels, details, live, modals, notices, reading, routing, subscribe, telling, writing
 from bot.work.context import Work
 
 __all__ = ["Delivery", "Work", "handle", "on_dead"]
@@ -66,6 +72,18 @@ async def handle(work: Work, delivery: Delivery) -> None:
             await details.present_entity(work, job)
         case ShowAlertIncident():
             await reading.show_alert_incident(work, job)
+        case RouteIncident():
+            await routing.route_incident(work, job)
+        case RemindPost():
+            await telling.remind(work, job)
+        case ManageSubscriptions():
+            await subscribe.manage_subscriptions(work, job)
+        case ListIncidents():
+            await telling.list_incidents(work, job)
+        case PublishHome():
+            await telling.publish_home(work, job)
+        case ChannelLeft():
+            await channels.channel_left(work, job)
         case _:
             assert_never(job)
 
@@ -89,6 +107,15 @@ async def on_dead(work: Work, delivery: Delivery) -> None:
             await live.gave_up(work, job)
         case UnfurlLinks() | RefreshCard() | FillModal() | TellOutOfDate() | ShowDetails() | PresentEntity():
             return
+        case (
+            RouteIncident()
+            | RemindPost()
+            | PublishHome()
+            | ChannelLeft()
+            | ManageSubscriptions()
+            | ListIncidents()
+        ):
+            return  # the next poll routes again; a person asks again
 
 
 def _read(delivery: Delivery) -> Job:

@@ -17,6 +17,7 @@ from bot.blocks.seal import CardSeal
 from bot.config import Settings
 from bot.config.unfurl import ConversationKind, Detail
 from bot.incidents.alerts import AlertService
+from bot.incidents.listing import IncidentLists
 from bot.incidents.rooms import Rooms
 from bot.incidents.service import IncidentService
 from bot.people import People
@@ -24,6 +25,7 @@ from bot.slackweb import post_to_response_url
 from bot.state.card_book import LiveCards
 from bot.state.once import Once
 from bot.state.pace import MethodPaces
+from bot.state.subscriptions import SubscriptionStore
 
 logger = logging.getLogger(__name__)
 UNREADABLE_TEAM = "?"  # the team of a user whose profile could not be read: not ours
@@ -47,6 +49,8 @@ class Work:
         rooms: Rooms | None = None,
         whoami: Callable[[], Awaitable[object]] | None = None,
         alerts: AlertService,
+        lists: IncidentLists,
+        subscriptions: SubscriptionStore | None = None,
     ) -> None:
         """`rooms` tells what kind each conversation is (None: every one is `unknown`, the strictest);
         `whoami` makes sure our own team is known (one auth.test) before `rooms` is asked."""
@@ -63,10 +67,17 @@ class Work:
         self.redrawn = 0  # live cards redrawn, for /metrics
         self.rooms = rooms
         self.alerts = alerts
+        self.lists = lists
+        self.subscriptions = subscriptions  # None: no database, no channel subscriptions
         self._whoami = whoami
 
     def counted_redraws(self, count: int) -> None:
         self.redrawn += count
+
+    def quiet_now(self) -> bool:
+        """Within QUIET_HOURS: reminders wait."""
+        quiet = self.settings.quiet_hours
+        return quiet is not None and quiet.contains(datetime.now(UTC))
 
     def live_now(self) -> bool:
         """Whether a card drawn now will be kept up to date."""

@@ -68,7 +68,7 @@ async def refresh_live_cards(work: Work, job: RefreshLiveCards, delivery: Delive
     if not cards and not retiring:
         return
     try:
-        snapshot = await _current(work, job)
+        snapshot = await current_snapshot(work, job.incident_id, job.version)
     except Unavailable:
         raise  # the intake tries again
     except BotError as error:
@@ -97,12 +97,12 @@ async def refresh_live_cards(work: Work, job: RefreshLiveCards, delivery: Delive
     work.counted_redraws(drawn)
 
 
-async def _current(work: Work, job: RefreshLiveCards) -> IncidentSnapshot:
-    """The incident at least as new as the change: the cache when it already has it."""
-    snapshot = await work.incidents.get(job.incident_id)
+async def current_snapshot(work: Work, incident_id: str, version: datetime | None) -> IncidentSnapshot:
+    """The incident at least as new as the change `version`: the cache when it already has it."""
+    snapshot = await work.incidents.get(incident_id)
     seen = snapshot.incident.last_update_date_time
-    if job.version is not None and not snapshot.merged_from and (seen is None or seen < job.version):
-        snapshot = await work.incidents.get(job.incident_id, fresh=True)
+    if version is not None and not snapshot.merged_from and (seen is None or seen < version):
+        snapshot = await work.incidents.get(incident_id, fresh=True)
     return snapshot
 
 

@@ -86,3 +86,5 @@ async def whisper(work: Work, ref: IncidentRef, user_id: str, message: dict[str,
         await work.respond(ref.response_url, body)
     elif ref.channel:
         await work.slack.chat_postEphemeral(channel=ref.channel, user=user_id, **message)
+    else:  # a click in App Home: the person's own conversation with the bot
+        await work.slack.chat_postMessage(channel=user_id, unfurl_links=False, **message)

@@ -26,7 +26,7 @@ from aiohttp import web
 _JSON_FIELDS = {"blocks", "attachments", "unfurls", "view", "metadata", "user_auth_blocks"}
 BOT_SCOPES = (
     "commands,chat:write,links:read,links:write,users:read,users:read.email,"
-    "channels:read,groups:read,im:read,mpim:read"
+    "channels:read,groups:read,im:read,mpim:read,channels:history,groups:history"
 )
 
 
@@ -67,6 +67,9 @@ class FakeSlackApi:
         # channel id → conversations.info's whole answer; a channel not here is a private channel
         # of our workspace (what every test not about the unfurl policy expects: full cards)
         self.conversations: dict[str, dict[str, Any]] = {}
+        # channel → the messages posted there (chat.postMessage), newest last, with their metadata:
+        # conversations.history and conversations.replies answer from it
+        self.history: dict[str, list[dict[str, Any]]] = {}
         self.socket_url = "ws://127.0.0.1:9/link/?ticket=fake-ticket&app_id=A0BOT"
         self.calls: list[SlackCall] = []
         self._faults: list[_Fault] = []
@@ -88,6 +91,8 @@ class FakeSlackApi:
             "apps.connections.open": lambda a: {"ok": True, "url": self.socket_url},
             "apps.manifest.export": self._manifest_export,
             "conversations.info": self._conversation_info,
+            "conversations.history": self._history,
+            "conversations.replies": self._replies,
         }
 
     async def start(self) -> None:
@@ -232,7 +237,31 @@ class FakeSlackApi:
         ts = self._ts()
         message = {"type": "message", "user": "U0BOT", "bot_id": "B0BOT", "team": "T0001", "ts": ts}
         message.update({k: args[k] for k in ("text", "blocks", "attachments", "thread_ts") if k in args})
+        if isinstance(args.get("metadata"), dict):
+            message["metadata"] = args["metadata"]
+        self.history.setdefault(str(args["channel"]), []).append(message)
         return {"ok": True, "channel": args["channel"], "ts": ts, "message": message}
+
+    def _visible(self, message: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+        shown = dict(message)
+        if str(args.get("include_all_metadata", "")).lower() not in ("1", "true"):
+            shown.pop("metadata", None)
+        return shown
+
+    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages of a channel, newest first, after `oldest` (Slack's order and filter)."""
+        oldest = float(args.get("oldest") or 0)
+        messages = [m for m in self.history.get(str(args.get("channel", "")), [])
+                    if "thread_ts" not in m and float(m["ts"]) > oldest]  # fmt: skip
+        shown = [self._visible(m, args) for m in reversed(messages)][: int(args.get("limit") or 100)]
+        return {"ok": True, "messages": shown, "has_more": False}
+
+    def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent, then its replies, oldest first."""
+        ts = str(args.get("ts", ""))
+        messages = [m for m in self.history.get(str(args.get("channel", "")), [])
+                    if m["ts"] == ts or m.get("thread_ts") == ts]  # fmt: skip
+        return {"ok": True, "messages": [self._visible(m, args) for m in messages], "has_more": False}
 
     def _update(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("channel") or not args.get("ts"):

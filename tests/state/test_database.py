@@ -25,7 +25,7 @@ from bot.state.tables import METADATA, live_cards
 
 ROOT = Path(__file__).parent.parent.parent
 ALEMBIC = Path(sys.executable).parent / "alembic"
-HEAD = "0003"
+HEAD = "0004"
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 

@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.ids import ActionId
+from bot.blocks.incident_list import decode_list_page
 from bot.blocks.pending_modals import build_loading_modal, build_modal_for
 from bot.blocks.refs import IncidentRef, is_response_url, ref_for_click
 from bot.blocks.seal import CardOutOfDate, CardSeal, Sealed
@@ -24,6 +25,7 @@ from bot.jobs import (
     AssignToMe,
     Change,
     FillModal,
+    ListIncidents,
     RefreshCard,
     Reopen,
     ShareIncident,
@@ -64,6 +66,10 @@ def register(app: AsyncApp) -> None:
     app.action(ActionId.SHARE_CONFIRMED.value)(handle_share)
     app.action(ActionId.SHOW_DETAILS.value)(handle_show_details)
     app.action(ActionId.SHOW_ALERT_INCIDENT.value)(handle_show_details)
+    app.action(ActionId.LIST_SHOW.value)(handle_show_details)
+    app.action(ActionId.HOME_SHOW.value)(handle_show_details)
+    app.action(ActionId.LIST_PAGE.value)(handle_list_page)
+    app.action(ActionId.LIST_PAGE_PREVIOUS.value)(handle_list_page)
     app.action(ActionId.OPEN.value)(handle_open)
     app.action(ActionId.REFRESH.value)(handle_refresh)
     app.action(ActionId.MORE.value)(handle_more)
@@ -150,6 +156,21 @@ async def handle_show_details(
         user = body["user"]["id"]
         if await once.first_within(f"click:{user}:details:{ref.id}", DOUBLE_CLICK_SECONDS):
             await submit_job(intake, ShowDetails(user_id=user, user_team=user_team(body), ref=ref))
+    await ack()
+
+
+async def handle_list_page(
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], intake: Intake
+) -> None:
+    """Next / Previous on an `/incident list` page: the job replaces the page with the other one.
+    A value that is not a page (or a click without a response_url) is acked and dropped."""
+    page = decode_list_page(action.get("value"))
+    url = body.get("response_url")
+    if page is not None and isinstance(url, str) and is_response_url(url):
+        filter_text, number = page
+        job = ListIncidents(user_id=body["user"]["id"], filter_text=filter_text, page=number,
+                            response_url=url, replace=True)  # fmt: skip
+        await submit_job(intake, job)
     await ack()
 
 

@@ -4,6 +4,7 @@ the cache. Anything else is queued, then acked: the job fetches and answers via 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
@@ -16,7 +17,8 @@ from bot.errors import InvalidIncidentId
 from bot.incidents.alert_links import alert_id_in_command
 from bot.incidents.links import parse_command_text
 from bot.incidents.service import IncidentService
-from bot.jobs import ShowAlertIncident, ShowIncident, submit_job
+from bot.jobs import ListIncidents, ManageSubscriptions, ShowAlertIncident, ShowIncident, submit_job
+from bot.jobs.telling import MAX_FILTER_CHARS
 from bot.people import People
 from bot.state.card_book import LiveCards
 from bot.state.intake import Intake
@@ -27,6 +29,29 @@ COMMAND = "/incident"
 
 def register(app: AsyncApp) -> None:
     app.command(COMMAND)(handle_incident_command)
+
+
+SUBSCRIPTION_OPS: dict[str, Literal["subscribe", "list", "unsubscribe", "mute"]] = {
+    "subscribe": "subscribe",
+    "subscriptions": "list",
+    "unsubscribe": "unsubscribe",
+    "mute": "mute",
+}
+
+
+def telling_job(command: dict[str, str], text: str) -> ManageSubscriptions | ListIncidents | None:
+    """The job of `/incident subscribe|subscriptions|unsubscribe|mute|list …`; None for anything
+    else (an incident or alert id, a link). Its text is checked by the job, which answers."""
+    word, _, rest = text.partition(" ")
+    word, rest = word.lower(), rest.strip()[:MAX_FILTER_CHARS]
+    user, url = command["user_id"], command["response_url"]
+    if word == "list":
+        return ListIncidents(user_id=user, filter_text=rest, response_url=url)
+    if word in SUBSCRIPTION_OPS:
+        op = SUBSCRIPTION_OPS[word]
+        return ManageSubscriptions(user_id=user, op=op, channel_id=command["channel_id"], argument=rest,
+                                   response_url=url)  # fmt: skip
+    return None
 
 
 async def handle_incident_command(
@@ -45,6 +70,10 @@ async def handle_incident_command(
     text = (command.get("text") or "").strip()
     if text.lower() in ("", "help"):
         await ack(text=build_usage_text(COMMAND), blocks=build_usage_blocks(COMMAND))
+        return
+    if (telling := telling_job(command, text)) is not None:
+        await submit_job(intake, telling)
+        await ack()
         return
     if (alert_id := alert_id_in_command(text, settings.portal_host)) is not None:
         alert_job = ShowAlertIncident(

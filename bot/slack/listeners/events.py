@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.blocks.entity import parse_external_ref
 from bot.config.settings import Settings
-from bot.jobs import MAX_LINKS, PresentEntity, UnfurlLinks, submit_job
+from bot.jobs import MAX_LINKS, ChannelLeft, PresentEntity, PublishHome, UnfurlLinks, submit_job
 from bot.state.intake import Intake
 
 logger = logging.getLogger(__name__)
@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 def register(app: AsyncApp) -> None:
     app.event("link_shared")(handle_link_shared)
     app.event("entity_details_requested")(handle_entity_details_requested)
+    app.event("app_home_opened")(handle_app_home_opened)
+    app.event("channel_left")(handle_channel_left)
 
 
 async def handle_link_shared(body: dict[str, Any], event: dict[str, Any], intake: Intake) -> None:
@@ -67,4 +69,25 @@ async def handle_entity_details_requested(
     except ValidationError as error:
         logger.info("entity_details_requested unreadable (%d errors): ignored", error.error_count())
         return
+    await submit_job(intake, job, once=f"event:{event_id}" if event_id else None)
+
+
+async def handle_app_home_opened(event: dict[str, Any], intake: Intake) -> None:
+    """The person opened the bot's Home tab: publish it (the job reads it at most once a minute)."""
+    if event.get("tab", "home") != "home":
+        return
+    try:
+        job = PublishHome(user_id=str(event.get("user") or ""))
+    except ValidationError:
+        return
+    await submit_job(intake, job)
+
+
+async def handle_channel_left(body: dict[str, Any], event: dict[str, Any], intake: Intake) -> None:
+    """The bot was removed from a channel: its subscriptions there pause."""
+    try:
+        job = ChannelLeft(channel_id=str(event.get("channel") or ""), reason="the bot was removed")
+    except ValidationError:
+        return
+    event_id = str(body.get("event_id") or "")
     await submit_job(intake, job, once=f"event:{event_id}" if event_id else None)
