@@ -68,13 +68,13 @@ class SlackSender:
         return HttpAnswer(response.status, text, time.perf_counter() - started)
 
     async def command(
-        self, text: str, response_url: str, *, user_id: str = WRITER, **kwargs: Any
+        self, text: str, response_url: str, *, user_id: str = WRITER, channel_id: str = CHANNEL, **kwargs: Any
     ) -> HttpAnswer:
         form = {
             "token": "legacy-verification-token",
             "team_id": "T0001",
             "team_domain": "example",
-            "channel_id": CHANNEL,
+            "channel_id": channel_id,
             "channel_name": "soc",
             "user_id": user_id,
             "user_name": "analyst",

@@ -101,7 +101,7 @@ def build_home(
 ) -> dict[str, Any]:
     """The home view (`{"type": "home", "blocks": [...]}`). Pass every incident read for a section:
     the first 10 are shown and the rest counted. `read_at` None: Defender was not read (the
-    incident sections say so rather than "none"). `note` is bot-written mrkdwn."""
+    incident sections say so rather than "none"). `note` is escaped like any outside text."""
 
     def section(incidents: Sequence[Incident], empty: str, command: str) -> list[dict[str, Any]]:
         return _incidents(

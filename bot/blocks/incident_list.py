@@ -114,13 +114,10 @@ def read_at_block(read_at: datetime | None, now: datetime, suffix: str = "") -> 
 
 
 def note_block(note: str | None) -> dict[str, Any] | None:
-    """The caller's note: mrkdwn the bot wrote (date tokens allowed), so it is not escaped here;
-    anything from outside the bot in it must be escaped by the caller (text.escape_mrkdwn). One over
-    1000 characters is a caller's bug: it is cut and escaped whole, so no cut token is left open."""
-    if note is None or not note.strip():
-        return None
-    shown = note.strip() if len(note.strip()) <= NOTE_CHARS else mrkdwn_cut(one_line(note), NOTE_CHARS)
-    return {"type": "context", "elements": [mrkdwn(shown)]}
+    """The caller's note (emoji and *bold* work), escaped and cut here like any outside text: notes
+    carry API error messages (bot.incidents.explain), so no mention or link can come through one."""
+    shown = mrkdwn_cut(note.strip(), NOTE_CHARS) if note else ""
+    return {"type": "context", "elements": [mrkdwn(shown)]} if shown else None
 
 
 def _valid_filter(filter_text: object) -> bool:
@@ -208,7 +205,7 @@ def build_incident_list(
     note: str | None = None,
 ) -> list[dict[str, Any]]:
     """The blocks of one page (`page` counts from 0; rows past the 10th are left out), within every
-    Slack limit whatever the incidents, title and filter hold. `note` is bot-written mrkdwn."""
+    Slack limit whatever the incidents, title, filter and note hold."""
     header = {"type": "header", "text": plain(f"Incidents: {one_line(title)}", LIST_TITLE_CHARS, emoji=False)}
     listed = [
         incident_row(i, action=ActionId.LIST_SHOW, seal=seal, portal_url=portal_url, tenant_id=tenant_id)

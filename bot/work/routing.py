@@ -181,21 +181,24 @@ async def _reply_changes(
     if post.ts is None:
         return
     incident = snapshot.incident
-    version = incident.last_update_date_time
-    if version is not None and post.last_version is not None and version <= post.last_version:
-        return  # this change (or a later one) was replied already
-    before = ThreadFields.from_json(post.last_fields) or ThreadFields(follows=post.follows_id)
     merged_from = post.follows_id if incident.id != post.follows_id else None
+    version = incident.last_update_date_time
+    seen = post.last_version
+    if merged_from is None and version is not None and seen is not None and version <= seen:
+        return  # this change (or a later one) was replied already
+    # After a merge the thread goes on with the target's versions, which may be older than the
+    # merged incident's last one: the thread's mark never moves back.
+    told = max(v for v in (version, seen, None if version or seen else _now()) if v is not None)
+    before = ThreadFields.from_json(post.last_fields) or ThreadFields(follows=post.follows_id)
     detail = await work.detail_in(post.channel)
     lines = change_lines(before, incident, redacted=detail is not Detail.FULL, merged_from=merged_from)
     fields = thread_fields(incident).to_json()
     if merged_from is not None:
         await store.follow(post.id, incident.id)
-    if not lines:
-        await store.replied(post.id, version=version or _now(), fields=fields)
-        return
-    await send_reply(work, store, post, f"v:{(version or _now()).isoformat()}", lines)
-    await store.replied(post.id, version=version or _now(), fields=fields)
+    if lines:
+        key = f"v:{incident.id}:{(version or told).isoformat()}"
+        await send_reply(work, store, post, key, lines)
+    await store.replied(post.id, version=told, fields=fields)
 
 
 async def send_reply(

@@ -193,6 +193,8 @@ def test_when_defender_was_not_read_the_sections_do_not_say_none() -> None:
     assert shown[1] == ":warning: Defender did not answer; open the tab again in a minute."
     assert shown.count("_Defender could not be read just now._") == 2
     assert "Nothing is assigned to you." not in shown
+    escaped = texts(home(note="Defender said <!here> & <https://evil.example|this>"))[1]
+    assert escaped == "Defender said &lt;!here&gt; &amp; &lt;https://evil.example|this&gt;"
 
 
 def test_a_full_hostile_home_stays_within_the_home_limits() -> None:

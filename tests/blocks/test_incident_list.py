@@ -75,10 +75,7 @@ def body(rows: list[Incident], **extra: Any) -> dict[str, Any]:
 
 def _bodies() -> dict[str, dict[str, Any]]:
     normal = [incident(normal_payload()), incident(beta_payload()), unassigned_high()]
-    wait = (
-        ":hourglass_flowing_sand: Defender asks us to wait 30 s; showing the page read at "
-        "<!date^1700005800^{time}|23:50 UTC>."
-    )
+    wait = ":hourglass_flowing_sand: Defender asks us to wait 30 s; showing the page read before."
     return {
         "list-normal": body(normal, has_next=True),
         "list-middle-page": body(normal, page=2, has_next=True, note=wait),
@@ -205,6 +202,13 @@ def test_the_note_follows_the_footer() -> None:
         ],
     }
     assert len(build([], note="  ")) == len(build([]))
+
+
+def test_the_note_is_escaped_like_any_outside_text() -> None:
+    note = ":warning: Defender is unavailable: <!channel> <https://evil.example|sign in> & retry"
+    shown = build([], note=note)[3]["elements"][0]["text"]
+    escaped = "&lt;!channel&gt; &lt;https://evil.example|sign in&gt; &amp; retry"
+    assert shown == f":warning: Defender is unavailable: {escaped}"
 
 
 @pytest.mark.parametrize(

@@ -446,17 +446,40 @@ def _filtered(
     raw = request.query.get("$filter", "")
     if not raw:
         return items
-    tests: list[Callable[[dict[str, Any]], bool]] = []
-    for clause in re.split(r"\s+and\s+", raw):
-        if (eq := _EQ_CLAUSE.match(clause.strip())) is not None:
-            name, value = eq.group(1), eq.group(2).replace("''", "'")
-            tests.append(lambda i, name=name, value=value: str(i.get(name)) == value)
-        elif (date := _DATE_CLAUSE.match(clause.strip())) is not None:
-            name, compare, when = date.group(1), _COMPARE[date.group(2)], _parse_date(date.group(3))
-            tests.append(lambda i, n=name, c=compare, w=when: bool(i.get(n)) and c(_parse_date(i[n]), w))
-        else:
-            raise _ApiError(400, f"Invalid filter clause: {clause.strip()}")
+    tests = [_clause_test(clause) for clause in _and_clauses(raw)]
     return [i for i in items if all(test(i) for test in tests)]
+
+
+def _and_clauses(raw: str) -> list[str]:
+    """`a and (b or c) and d` → ["a", "(b or c)", "d"]: `and` outside parentheses and quotes."""
+    clauses, depth, quoted, start = [], 0, False, 0
+    for match in re.finditer(r"'|\(|\)|\s+and\s+", raw):
+        token = match.group(0)
+        if token == "'":
+            quoted = not quoted
+        elif not quoted and token == "(":
+            depth += 1
+        elif not quoted and token == ")":
+            depth -= 1
+        elif not quoted and depth == 0:
+            clauses.append(raw[start : match.start()])
+            start = match.end()
+    clauses.append(raw[start:])
+    return [c.strip() for c in clauses]
+
+
+def _clause_test(clause: str) -> Callable[[dict[str, Any]], bool]:
+    """One clause: `name eq 'value'`, a date comparison, or a parenthesised `or` of `eq` clauses."""
+    if clause.startswith("(") and clause.endswith(")"):
+        parts = [_clause_test(part.strip()) for part in re.split(r"\s+or\s+", clause[1:-1])]
+        return lambda i: any(test(i) for test in parts)
+    if (eq := _EQ_CLAUSE.match(clause)) is not None:
+        name, value = eq.group(1), eq.group(2).replace("''", "'")
+        return lambda i: str(i.get(name)) == value
+    if (date := _DATE_CLAUSE.match(clause)) is not None:
+        name, compare, when = date.group(1), _COMPARE[date.group(2)], _parse_date(date.group(3))
+        return lambda i: bool(i.get(name)) and compare(_parse_date(i[name]), when)
+    raise _ApiError(400, f"Invalid filter clause: {clause}")
 
 
 def _parse_date(text: str) -> datetime:
