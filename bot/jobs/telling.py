@@ -44,6 +44,7 @@ class RemindPost(JobBase):
     user_id: str = Field("", max_length=40)
     post_id: int = Field(ge=1)
     slot: int = Field(ge=1)  # which reminder of the post this is: the once-only key
+    at: datetime | None = None  # when the watcher found it due (its clock decides, not the worker's)
 
 
 class ManageSubscriptions(JobBase):

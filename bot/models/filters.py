@@ -113,16 +113,16 @@ class IncidentFilter:
         return " ".join(terms)
 
     def graph_filter(self) -> str | None:
-        """The OData `$filter` of `GET /security/incidents` that narrows to this filter's status,
-        severity and assignee (a value in quotes has its quotes doubled), or None when none is set.
-        It asks for `awaitingAction`, an evolvable member: send `Prefer: include-unknown-enum-members`."""
+        """The OData `$filter` of `GET /security/incidents` that narrows to this filter's status and
+        severity, or None when neither is set. The assignee is matched here, not by Graph: Defender
+        keeps a UPN as it was typed (`KaiC@…`) while Slack's e-mail is lower-case, and Graph's `eq`
+        on strings is not documented as case-blind. It asks for `awaitingAction`, an evolvable
+        member: send `Prefer: include-unknown-enum-members`."""
         parts = []
         if self.statuses is not None:
             parts.append(any_of("status", ordered(self.statuses)))
         if self.severities is not None:
             parts.append(any_of("severity", ordered(self.severities)))
-        if self.assignees is not None:
-            parts.append(any_of("assignedTo", self.assignees))
         return " and ".join(parts) or None
 
     def _and(self, other: IncidentFilter, word: str) -> IncidentFilter:

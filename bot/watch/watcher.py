@@ -225,7 +225,7 @@ class Watcher:
         queued = 0
         for due in [] if self.quiet(now) else await self.subscriptions.due_reminders(now=now):
             slot = due.post.reminders + 1
-            job = RemindPost(post_id=due.post.id, slot=slot)
+            job = RemindPost(post_id=due.post.id, slot=slot, at=now)
             queued += bool(await submit_job(self.intake, job, once=f"remind:{due.post.id}:{slot}"))
         for post in await self.subscriptions.stale_claims(now=now, stale_after=self.claim_stale_after):
             route = RouteIncident(incident_id=post.incident_id)

@@ -28,7 +28,7 @@ from bot.config.unfurl import Detail
 from bot.errors import BotError, Unavailable
 from bot.jobs import RouteIncident
 from bot.models import IncidentSnapshot
-from bot.models.filters import FilterError, parse_filter
+from bot.models.filters import FilterError, parse_subscription
 from bot.state.channel_posts import ChannelPost, claim_stale_after
 from bot.state.live_cards import CardPlace
 from bot.state.subscriptions import Subscription, SubscriptionStore
@@ -97,7 +97,7 @@ async def route_incident(work: Work, job: RouteIncident) -> None:
 
 def _matches(subscription: Subscription, snapshot: IncidentSnapshot) -> bool:
     try:
-        return parse_filter(subscription.filter).matches(snapshot.incident)
+        return parse_subscription(subscription.filter)[0].matches(snapshot.incident)
     except FilterError:  # a filter this release no longer reads: said once, matched never
         logger.warning("subscription %d has a filter this release cannot read", subscription.id)
         return False

@@ -161,14 +161,15 @@ async def remind(work: Work, job: RemindPost) -> None:
     store = work.subscriptions
     if store is None:
         return
-    due = [d for d in await store.due_reminders(now=datetime.now(UTC)) if d.post.id == job.post_id]
+    due = [d for d in await store.due_reminders(now=job.at or datetime.now(UTC)) if d.post.id == job.post_id]
     if not due:
         return
     reminder = due[0]
     if work.quiet_now():
         return
     try:
-        snapshot = await work.incidents.get(reminder.post.follows_id)
+        # read past the cache: a reminder after the incident was assigned would be wrong
+        snapshot = await work.incidents.get(reminder.post.follows_id, fresh=True)
     except BotError as error:
         logger.info("reminder of post %d skipped: %s", job.post_id, type(error).__name__)
         return
@@ -183,4 +184,4 @@ async def remind(work: Work, job: RemindPost) -> None:
     assert waited is not None
     text, _ = build_reminder(incident, unassigned=unassigned and reminder.unassigned_due, waited=waited)
     await send_reply(work, store, reminder.post, f"remind:{job.slot}", [text])
-    await store.reminded(reminder.post.id, now=datetime.now(UTC))
+    await store.reminded(reminder.post.id, now=job.at or datetime.now(UTC))

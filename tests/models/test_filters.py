@@ -340,13 +340,10 @@ def test_the_empty_filter_is_everything() -> None:
             "severity&gt;=medium status=in_progress tag=VIP",
             "status eq 'inProgress' and (severity eq 'medium' or severity eq 'high')",
         ),
-        ("assignee=alice@contoso.com", "assignedTo eq 'alice@contoso.com'"),
-        ("assignee=o'brien@contoso.com", "assignedTo eq 'o''brien@contoso.com'"),
-        ("assignee=a''b@x.com,c@x.com", "(assignedTo eq 'a''''b@x.com' or assignedTo eq 'c@x.com')"),
-        (
-            "high status=active assignee=Alice@contoso.com",
-            "status eq 'active' and severity eq 'high' and assignedTo eq 'Alice@contoso.com'",
-        ),
+        # the assignee is matched by the bot, never sent (Graph's eq is not documented case-blind)
+        ("assignee=alice@contoso.com", None),
+        ("assignee=o'brien@contoso.com", None),
+        ("high status=active assignee=Alice@contoso.com", "status eq 'active' and severity eq 'high'"),
     ],
 )
 def test_graph_filter(text: str, expected: str | None) -> None:
@@ -354,10 +351,12 @@ def test_graph_filter(text: str, expected: str | None) -> None:
 
 
 def test_what_graph_narrows_to_is_never_narrower_than_the_filter() -> None:
-    # The assignee is sent as it was typed (case kept), and matched locally case-insensitively.
+    # The assignee is matched locally, case-insensitively; Graph narrows by status and severity only.
     chosen = parse_filter(f"assignee={KAI} high active")
-    assert KAI in (chosen.graph_filter() or "")
+    sent = chosen.graph_filter() or ""
+    assert KAI not in sent and "severity eq 'high'" in sent
     assert chosen.matches(incident())
+    assert parse_filter(f"assignee={KAI.upper()}").matches(incident())
 
 
 # ---- errors
