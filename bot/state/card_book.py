@@ -36,7 +36,10 @@ def card_digest(snapshot: IncidentSnapshot, asked_for: str | None = None) -> str
     incident it was asked for when that one was merged into this."""
     incident = snapshot.incident
     merged = snapshot.merged_from or ((asked_for,) if asked_for and asked_for != incident.id else ())
-    payload = incident.model_dump_json(exclude={"unreadable_fields"}) + "|" + ",".join(merged)
+    # The alerts' sources are read for subscription filters, not shown: leaving them out keeps the
+    # digests of cards recorded before they were read, so an upgrade redraws no unchanged card.
+    hidden = {"alerts": {"__all__": {"service_source", "detection_source"}}}
+    payload = incident.model_dump_json(exclude={"unreadable_fields": True, **hidden}) + "|" + ",".join(merged)
     payload += "|" + ",".join(incident.unreadable_fields)
     return hashlib.sha256(payload.encode()).hexdigest()
 
