@@ -73,6 +73,9 @@ class PostClaim:
 
     outcome: PostOutcome
     post: ChannelPost  # the row after the claim
+    # stale: when the claim taken over was made (its message, if it was sent, is no older than that;
+    # `post.claimed_at` is this caller's claim now)
+    taken_from: datetime | None = None
 
     @property
     def post_id(self) -> int:
@@ -89,6 +92,7 @@ class ReplyClaim:
 
     outcome: ReplyOutcome
     reply: ThreadReply
+    taken_from: datetime | None = None  # stale: when the claim taken over was made
 
     @property
     def reply_id(self) -> int:
@@ -136,8 +140,9 @@ class ChannelPostStore:
         token: str,
         now: datetime,
         stale_after: timedelta,
-    ) -> tuple[str, Row[Any]]:
-        """(outcome, row after) for the row of `key`: won, `done`, busy or stale.
+    ) -> tuple[str, Row[Any], datetime | None]:
+        """(outcome, row after, when the claim taken over was made) for the row of `key`: won,
+        `done`, busy or stale (only stale has the third).
 
         The INSERT comes first, so on SQLite the whole claim runs under the write lock; on PostgreSQL
         it waits for a racing insert of the same key to commit, and the UPDATE's WHERE is checked again
@@ -149,12 +154,12 @@ class ChannelPostStore:
         async with self._sessions.begin() as session:
             row = (await session.execute(statement.returning(*table.c))).first()
             if row is not None:
-                return "won", row
+                return "won", row, None
             row = (await session.execute(select(table).where(where_key))).one()
             if row.state == done:
-                return done, row
+                return done, row, None
             if now - row.claimed_at < stale_after:
-                return "busy", row
+                return "busy", row, None
             take = (
                 update(table)
                 .where(
@@ -168,10 +173,10 @@ class ChannelPostStore:
             )
             taken = (await session.execute(take)).first()
             if taken is not None:
-                return "stale", taken
+                return "stale", taken, row.claimed_at
             # another caller took it over (or finished it) between the read and the update
             row = (await session.execute(select(table).where(table.c.id == row.id))).one()
-            return (done if row.state == done else "busy"), row
+            return (done if row.state == done else "busy"), row, None
 
     async def _finish(
         self, table: Table, row_id: int, *, token: str, ts: str, values: dict[str, Any]
@@ -202,7 +207,7 @@ class ChannelPostStore:
     ) -> PostClaim:
         """Claim the parent post of `incident_id` in `channel`. `token` must be new for each attempt;
         `stale_after` must exceed the longest a post can take, or a slow poster's message doubles."""
-        outcome, row = await self._claim(
+        outcome, row, taken_from = await self._claim(
             channel_posts,
             {"channel": channel, "incident_id": incident_id},
             {"follows_id": incident_id, "subscription_id": subscription_id},
@@ -211,7 +216,7 @@ class ChannelPostStore:
             now=now,
             stale_after=stale_after,
         )
-        return PostClaim(cast(PostOutcome, outcome), _post(row))
+        return PostClaim(cast(PostOutcome, outcome), _post(row), taken_from)
 
     async def posted(
         self, post_id: int, *, token: str, ts: str, version: datetime, fields: str, now: datetime
@@ -291,7 +296,7 @@ class ChannelPostStore:
     ) -> ReplyClaim:
         """Claim the reply about `change_key` (e.g. the change's kind and version) in the post's
         thread: won, sent, busy or stale as for `claim_post`."""
-        outcome, row = await self._claim(
+        outcome, row, taken_from = await self._claim(
             thread_replies,
             {"post_id": post_id, "change_key": change_key},
             {},
@@ -300,7 +305,7 @@ class ChannelPostStore:
             now=now,
             stale_after=stale_after,
         )
-        return ReplyClaim(cast(ReplyOutcome, outcome), _reply(row))
+        return ReplyClaim(cast(ReplyOutcome, outcome), _reply(row), taken_from)
 
     async def reply_sent(self, reply_id: int, *, token: str, ts: str) -> bool:
         """The claimed reply is in the thread at `ts`; False when `token` no longer holds the claim."""

@@ -125,11 +125,14 @@ async def _post_once(
     version = incident.last_update_date_time or now
     fields = thread_fields(incident).to_json()
     if claim.outcome == "stale":
-        found = await _find_marked(
-            work, channel, POSTED, {"post": claim.post.id}, since=claim.post.claimed_at
-        )
+        # Look back from the claim taken over (`claim.post.claimed_at` is ours, made just now), and
+        # keep the message found up to date like one posted here.
+        since = claim.taken_from or claim.post.claimed_at
+        found = await _find_marked(work, channel, POSTED, {"post": claim.post.id}, since=since)
         if found is not None:
             await store.posted(claim.post.id, token=token, ts=found, version=version, fields=fields, now=now)
+            place = CardPlace("message", channel=channel, ts=found)
+            await write_down(work, snapshot, [place], asked_for=incident.id, detail=detail)
             return
     ctx = work.card_context(live=work.live_now(), detail=detail)
     body = message_card_body(snapshot, ctx, render=work.cards)
@@ -213,8 +216,8 @@ async def send_reply(
         return
     payload = {"post": post.id, "change": change_key}
     if claim.outcome == "stale":
-        found = await _find_marked(work, post.channel, UPDATED, payload, since=claim.reply.claimed_at,
-                                   thread_ts=post.ts)  # fmt: skip
+        since = claim.taken_from or claim.reply.claimed_at
+        found = await _find_marked(work, post.channel, UPDATED, payload, since=since, thread_ts=post.ts)
         if found is not None:
             await store.reply_sent(claim.reply.id, token=token, ts=found)
             return

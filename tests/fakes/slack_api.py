@@ -60,6 +60,11 @@ class FakeSlackApi:
         self.app_token = app_token  # only apps.connections.open takes the app-level token
         self.config_token = config_token  # only apps.manifest.* take an app configuration token
         self.latency = latency
+        # method → seconds it answers after (instead of `latency`), e.g. {"chat.postMessage": 2.0}
+        self.method_latency: dict[str, float] = {}
+        # True: a message's ts is the wall clock's time, as Slack's is (so conversations.history's
+        # `oldest` means what it means in Slack); False: fixed-epoch ts, 1700000000.000100 and on
+        self.clock_ts = False
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
         self.manifests: dict[str, dict[str, Any]] = {}  # app id → what apps.manifest.export returns
@@ -75,6 +80,7 @@ class FakeSlackApi:
         self._faults: list[_Fault] = []
         self._arrived = asyncio.Condition()
         self._serial = itertools.count(1)
+        self._last_ts = 0.0
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._answers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -163,8 +169,9 @@ class FakeSlackApi:
         self.calls.append(SlackCall(method, args, token, time.monotonic()))
         async with self._arrived:
             self._arrived.notify_all()
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        delay = self.method_latency.get(method, self.latency)
+        if delay:
+            await asyncio.sleep(delay)
 
     def _take_fault(self, method: str) -> web.Response | None:
         for fault in self._faults:
@@ -215,7 +222,11 @@ class FakeSlackApi:
 
     def _ts(self) -> str:
         # Unique and increasing, in Slack's "seconds.micro-sequence" form.
-        return f"1700000000.{next(self._serial) * 100:06d}"
+        serial = next(self._serial)
+        if self.clock_ts:
+            self._last_ts = max(time.time(), self._last_ts + 0.000001)
+            return f"{self._last_ts:.6f}"
+        return f"1700000000.{serial * 100:06d}"
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {
