@@ -78,6 +78,18 @@ class Metrics:
             ["kind", "outcome"],
             registry=self.registry,
         )
+        self.slack_request_seconds = Histogram(
+            "incident_bot_slack_request_seconds",
+            "Time from a Slack request reaching Bolt to its answer (the ack), by surface",
+            ["surface"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0),
+        )
+        self.slack_ratelimited = Counter(
+            "incident_bot_slack_ratelimited",
+            "Slack Web API calls answered 429 (each waited out for its Retry-After)",
+            registry=self.registry,
+        )
         self._scrape = _ScrapeTime()
         self.registry.register(self._scrape)
         self._async_sources: list[tuple[AsyncReading, dict[str, float]]] = []
@@ -93,6 +105,15 @@ class Metrics:
         last: dict[str, float] = {}
         self._async_sources.append((read, last))
         self.watch(name, documentation, lambda: last, label=label)
+
+    def watch_backlog(self, read: AsyncReading) -> None:
+        """The intake's backlog at every scrape: `read()` gives {queued, working, dead: count}."""
+        self.watch_async(
+            "incident_bot_jobs_backlog",
+            "Jobs queued and not yet taken, being worked, and dead-lettered (on Redis: all replicas)",
+            read,
+            label="state",
+        )
 
     def api_call(self, endpoint: str, status: str, seconds: float) -> None:
         self.api_requests.labels(endpoint, status).inc()

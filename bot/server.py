@@ -103,7 +103,9 @@ class Bot:
             keep=timedelta(days=settings.live_card_days),
         )
         self.slack_session = aiohttp.ClientSession()
-        self.slack = build_web_client(settings, self.slack_session)
+        self.slack = build_web_client(
+            settings, self.slack_session, on_ratelimited=services.metrics.slack_ratelimited.inc
+        )
         self.once = Once(services.cache)
         self.people = People(
             self.slack,
@@ -132,6 +134,7 @@ class Bot:
         )
         self.ack_first = AckFirst()
         self.intake: Intake = intake or build_intake(settings, services, self.work, self.ack_first)
+        services.metrics.watch_backlog(self.intake.backlog)
         self.readiness = Readiness(
             intake=lambda: self.intake.mode,
             cache=lambda: (

@@ -14,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.blocks.ids import ActionId
+from tests.fakes import TENANT_ID
 from tests.faults import conftest as faults
 from tests.faults.conftest import (
     REDIS_DEPRECATIONS,
@@ -24,8 +25,9 @@ from tests.faults.conftest import (
     settle,
     wait_until,
 )
-from tests.listeners.conftest import SlackWorld, WorldFactory
+from tests.listeners.conftest import PORTAL, SlackWorld, WorldFactory
 from tests.listeners.test_actions import click
+from tests.world import link_shared
 
 pytestmark = REDIS_DEPRECATIONS
 
@@ -164,3 +166,20 @@ async def test_a_failed_request_is_counted_as_an_error(start_ready: WorldFactory
         for o in ("ok", "error")
     }
     assert outcomes == {"ok": 0, "error": 1}
+
+
+async def test_acks_backlog_and_slacks_429s_are_measured(start_ready: WorldFactory) -> None:
+    world = await start_ready()
+    world.slack.fail_next("chat.unfurl", error="ratelimited", status=429, retry_after=1)
+    await world.event(link_shared([f"{PORTAL}/incidents/2972395?tid={TENANT_ID}"], event_id="EvM429"))
+    await world.slack.wait_for("chat.unfurl", count=2, timeout=10)  # the 429, then its retry
+    await world.settle()
+    _, samples, families = await scrape(world)
+    assert {
+        "incident_bot_slack_request_seconds",
+        "incident_bot_jobs_backlog",
+        "incident_bot_slack_ratelimited",
+    } <= families
+    assert value(samples, "incident_bot_slack_ratelimited_total") == 1
+    assert value(samples, "incident_bot_slack_request_seconds_count", surface="event:link_shared") == 1
+    assert labelled(samples, "incident_bot_jobs_backlog", "state") == {"queued": 0, "working": 0, "dead": 0}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -48,13 +49,16 @@ class ObservedApp(AsyncApp):
         req.context.update(self.deps)
         token = correlation_id.set(uuid.uuid4().hex[:12])
         self.ack_first.request_started()
+        started = time.perf_counter()
         try:
             response = await super().async_dispatch(req)
         finally:
             self.ack_first.request_done()
             correlation_id.reset(token)
+        surface = _surface(req.body)
+        self.metrics.slack_request_seconds.labels(surface).observe(time.perf_counter() - started)
         outcome = "error" if response.status >= 400 or req.context.get(FAILED) else "ok"
-        self.metrics.slack_requests.labels(_surface(req.body), outcome).inc()
+        self.metrics.slack_requests.labels(surface, outcome).inc()
         return response
 
 

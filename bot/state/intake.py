@@ -86,6 +86,10 @@ class Intake(Protocol):
         False when it was a repeat (e.g. a Slack retry of an event already queued).
         """
 
+    async def backlog(self) -> dict[str, float]:
+        """Jobs waiting to be worked (`queued`), being worked (`working`), given up on (`dead`),
+        for /metrics."""
+
     async def start(self) -> None: ...
 
     async def drain(self) -> None: ...
@@ -130,6 +134,10 @@ class MemoryIntake:
         self._retry_delay = retry_delay
         self._workers: list[asyncio.Task[None]] = []
         self.dead: list[Delivery] = []
+        self._working = 0
+
+    async def backlog(self) -> dict[str, float]:
+        return {"queued": self._queue.qsize(), "working": self._working, "dead": len(self.dead)}
 
     async def submit(self, kind: str, payload: dict[str, Any], *, once: str | None = None) -> bool:
         if once is not None and not await self._queued.first_within(once, ONCE_SECONDS):
@@ -144,6 +152,7 @@ class MemoryIntake:
         while True:
             job = await self._queue.get()
             await self._ack_first.wait_for_quiet()
+            self._working += 1
             try:
                 await run_job(job, self._handle)
                 self._on_outcome(job.kind, "done")
@@ -152,6 +161,7 @@ class MemoryIntake:
             except Exception:
                 await self._failed(job)
             finally:
+                self._working -= 1
                 self._queue.task_done()
 
     async def _failed(self, job: Delivery) -> None:

@@ -107,6 +107,20 @@ class RedisStreamIntake:
     def mode(self) -> str:
         return "redis: unreachable, working inline" if self._redis_down else "redis stream"
 
+    async def backlog(self) -> dict[str, float]:
+        """From the stream, for every replica at once: entries not yet read by the group (`queued`,
+        Redis 7's group lag), read but not acknowledged (`working`), and the dead-letter stream's
+        length (`dead`). A value Redis does not give is left out."""
+        found: dict[str, float] = {}
+        for group in await self._redis.xinfo_groups(self._settings.stream):
+            name = group.get("name")
+            if name in (self._settings.group, self._settings.group.encode()):
+                found["working"] = float(group.get("pending") or 0)
+                if group.get("lag") is not None:
+                    found["queued"] = float(group["lag"])
+        found["dead"] = float(await self._redis.xlen(self._settings.dead_stream))
+        return found
+
     async def submit(self, kind: str, payload: dict[str, Any], *, once: str | None = None) -> bool:
         """XADD the job (before Slack is acked); if Redis is down, run it in this process.
 
