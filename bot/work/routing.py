@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError
 from bot.blocks.bodies import message_card_body
 from bot.blocks.thread_replies import ThreadFields, build_thread_reply, change_lines, thread_fields
 from bot.config.unfurl import Detail
-from bot.errors import BotError, Unavailable
+from bot.errors import BotError, Throttled, Unavailable
 from bot.jobs import RouteIncident
 from bot.models import IncidentSnapshot
 from bot.models.filters import FilterError, parse_subscription
@@ -43,6 +43,8 @@ UPDATED = "incident_update"  # … of a reply in its thread
 # Slack's answers meaning the bot cannot post in the channel any more: its subscriptions pause.
 LEFT = frozenset({"not_in_channel", "channel_not_found", "is_archived", "channel_is_archived"})
 HISTORY_LOOKBACK = timedelta(minutes=10)
+THROTTLED_WAIT = 2.0  # seconds, when the API said no Retry-After
+MAX_THROTTLED_WAIT = 30.0
 
 
 def _now() -> datetime:
@@ -68,11 +70,21 @@ async def route_incident(work: Work, job: RouteIncident) -> None:
         return
     try:
         snapshot = await current_snapshot(work, job.incident_id, job.version)
+    except Throttled as error:
+        # The API budget (or Defender) asks us to wait: wait here, then let the intake try again.
+        # Dropping the job would lose the post for good (the watcher queues a change once).
+        await asyncio.sleep(min(error.retry_after or THROTTLED_WAIT, MAX_THROTTLED_WAIT))
+        raise
     except Unavailable:
         raise  # the intake tries again
     except BotError as error:
         logger.warning("incident %s not routed: %s", job.incident_id, type(error).__name__)
         return
+    seen = snapshot.incident.last_update_date_time
+    if snapshot.stale and job.version is not None and (seen is None or seen < job.version):
+        # A cached copy older than the change (the API could not be read): routing it would tell
+        # nothing, or the wrong thing; the intake tries again.
+        raise Unavailable(f"incident {job.incident_id} could only be read from an out-of-date copy")
     by_id = {s.id: s for s in subscriptions}
     for post in posts:
         subscription = by_id.get(post.subscription_id or 0)

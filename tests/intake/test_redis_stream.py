@@ -440,6 +440,7 @@ async def test_intake_is_durable_again_once_redis_answers(intakes: Intakes, tmp_
     await server.start()
     client = build_redis(server.url())
     assert client is not None
+    intake: RedisStreamIntake | None = None
     try:
         recorder = Recorder()
         intake = await intakes(recorder, client=client)
@@ -453,6 +454,10 @@ async def test_intake_is_durable_again_once_redis_answers(intakes: Intakes, tmp_
         assert sorted(j.payload["n"] for j in recorder.jobs) == [1, 2]
         assert await client.xlen(FAST.stream) == 1  # only the second went through Redis
     finally:
+        # Stopped before its client closes: a read loop still running would take a new connection
+        # from the closed client's pool, and leave it for the garbage collector.
+        if intake is not None:
+            await intake.stop(0.5)
         await client.aclose()
         await server.stop()
 
