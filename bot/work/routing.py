@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -43,7 +44,7 @@ UPDATED = "incident_update"  # … of a reply in its thread
 # Slack's answers meaning the bot cannot post in the channel any more: its subscriptions pause.
 LEFT = frozenset({"not_in_channel", "channel_not_found", "is_archived", "channel_is_archived"})
 HISTORY_LOOKBACK = timedelta(minutes=10)
-THROTTLED_WAIT = 2.0  # seconds, when the API said no Retry-After
+THROTTLED_WAIT = 8.0  # seconds at least between tries of a route job the budget refused
 MAX_THROTTLED_WAIT = 30.0
 
 
@@ -73,7 +74,9 @@ async def route_incident(work: Work, job: RouteIncident) -> None:
     except Throttled as error:
         # The API budget (or Defender) asks us to wait: wait here, then let the intake try again.
         # Dropping the job would lose the post for good (the watcher queues a change once).
-        await asyncio.sleep(min(error.retry_after or THROTTLED_WAIT, MAX_THROTTLED_WAIT))
+        # Spread out: a bulk change queues many route jobs at once against one budget.
+        wait = max(error.retry_after or 0.0, THROTTLED_WAIT) + random.uniform(0, THROTTLED_WAIT)
+        await asyncio.sleep(min(wait, MAX_THROTTLED_WAIT))
         raise
     except Unavailable:
         raise  # the intake tries again
