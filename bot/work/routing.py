@@ -101,8 +101,8 @@ async def route_incident(work: Work, job: RouteIncident) -> None:
             continue  # posted there already, or changed before the subscription was made
         if not _matches(subscription, snapshot):
             continue
-        if incident.id in await store.muted(subscription.channel, [incident.id, job.incident_id]):
-            continue
+        if await store.muted(subscription.channel, {incident.id, job.incident_id}):
+            continue  # muted here, by its own id or by the id it was merged from
         done.add(subscription.channel)
         try:
             await _post_once(work, store, subscription, snapshot)
