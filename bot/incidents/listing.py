@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from bot.graph.api import IncidentApi
 from bot.models import Incident
-from bot.state.shared_cache import REDIS_DOWN, Cache
+from bot.state.shared_cache import REDIS_DOWN, Cache, cached_text
 from bot.state.singleflight import SingleFlight
 
 logger = logging.getLogger(__name__)
@@ -83,14 +83,8 @@ class IncidentLists:
         return listing
 
     async def _cached(self, key: str) -> Listing | None:
-        try:
-            value = await self._cache.get(key)
-        except REDIS_DOWN as error:
-            logger.info("listing cache unreadable (%s): asking Defender", type(error).__name__)
-            return None
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        if not isinstance(value, str):
+        value = await cached_text(self._cache, key, what="listing")
+        if value is None:
             return None
         try:
             data = json.loads(value)

@@ -32,7 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config.unfurl import ConversationKind
 from bot.incidents.audience import COMPOSER, classify
-from bot.state.shared_cache import REDIS_DOWN, Cache
+from bot.state.shared_cache import REDIS_DOWN, Cache, cached_text
 from bot.state.singleflight import SingleFlight
 
 logger = logging.getLogger(__name__)
@@ -119,14 +119,8 @@ class Rooms:
         return found
 
     async def _cached(self, key: str) -> ConversationKind | None:
-        try:
-            value = await self._cache.get(key)
-        except REDIS_DOWN as error:
-            logger.info("conversation kind cache unreadable (%s): asking Slack", type(error).__name__)
-            return None
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        if not isinstance(value, str):
+        value = await cached_text(self._cache, key, what="conversation kind")
+        if value is None:
             return None
         try:
             return ConversationKind(value)

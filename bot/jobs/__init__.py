@@ -20,7 +20,7 @@ from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
 from bot.blocks.ids import ActionId
 from bot.blocks.refs import IncidentRef, is_response_url
-from bot.jobs.base import TEAM, JobBase
+from bot.jobs.base import CHANNEL, TEAM, JobBase, checked_response_url
 from bot.jobs.changes import (
     AddComment,
     AssignTo,
@@ -101,12 +101,7 @@ class ShowIncident(JobBase):
     def _id(cls, value: str) -> str:
         return validate_incident_id(value)
 
-    @field_validator("response_url")
-    @classmethod
-    def _response_url(cls, value: str) -> str:
-        if not is_response_url(value):
-            raise ValueError("not a response_url")
-        return value
+    _response_url = field_validator("response_url")(checked_response_url)
 
 
 class ShareIncident(JobBase):
@@ -114,7 +109,7 @@ class ShareIncident(JobBase):
 
     kind: Literal["share"] = "share"
     ref: IncidentRef
-    channel_id: str = Field(pattern=r"^[CDG][A-Z0-9]{2,30}$")
+    channel_id: str = Field(pattern=CHANNEL)
     click: str  # the click's idempotency key: the same click delivered twice posts once
     user_team: str | None = Field(None, pattern=TEAM)  # the sharer's own workspace, as the click says
     # Where outsiders read, the person was warned and shared the limited card anyway.
@@ -157,12 +152,7 @@ class ShowAlertIncident(JobBase):
     def _alert(cls, value: str) -> str:
         return validate_alert_id(value)
 
-    @field_validator("response_url")
-    @classmethod
-    def _response_url(cls, value: str) -> str:
-        if not is_response_url(value):
-            raise ValueError("not a response_url")
-        return value
+    _response_url = field_validator("response_url")(checked_response_url)
 
 
 class UnfurlLinks(JobBase):
@@ -211,7 +201,7 @@ class TellOutOfDate(JobBase):
     kind: Literal["out_of_date"] = "out_of_date"
     incident_id: str | None = Field(None, pattern=r"^[0-9]{1,20}$")  # when the value named one
     response_url: str | None = None
-    channel_id: str | None = Field(None, pattern=r"^[CDG][A-Z0-9]{2,30}$")
+    channel_id: str | None = Field(None, pattern=CHANNEL)
     view_id: str | None = Field(None, pattern=r"^V[A-Z0-9]{2,}$")  # an open modal: the answer replaces it
 
     @field_validator("response_url")

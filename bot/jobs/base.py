@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.blocks.refs import is_response_url
+
 TEAM = r"^[TE][A-Z0-9]{2,}$"  # a workspace (T…) or an Enterprise organisation (E…)
 CHANNEL = r"^[CDG][A-Z0-9]{2,30}$"
 
@@ -21,3 +23,10 @@ class JobBase(Model):
 
     v: Literal[1] = 1  # JOB_VERSION
     user_id: str = Field(pattern=r"^[UW][A-Z0-9]{2,}$")
+
+
+def checked_response_url(value: str) -> str:
+    """A field validator's check: a URL the bot may answer through (bot.blocks.refs.is_response_url)."""
+    if not is_response_url(value):
+        raise ValueError("not a response_url")
+    return value

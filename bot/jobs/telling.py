@@ -8,17 +8,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from bot.blocks.refs import is_response_url
-from bot.jobs.base import CHANNEL, JobBase
+from bot.jobs.base import CHANNEL, JobBase, checked_response_url
 from bot.models import validate_incident_id
 
 MAX_FILTER_CHARS = 600
-
-
-def _response_url(value: str) -> str:
-    if not is_response_url(value):
-        raise ValueError("not a response_url")
-    return value
 
 
 class RouteIncident(JobBase):
@@ -56,7 +49,7 @@ class ManageSubscriptions(JobBase):
     argument: str = Field("", max_length=MAX_FILTER_CHARS)
     response_url: str
 
-    _url = field_validator("response_url")(_response_url)
+    _url = field_validator("response_url")(checked_response_url)
 
 
 class ListIncidents(JobBase):
@@ -68,7 +61,7 @@ class ListIncidents(JobBase):
     response_url: str
     replace: bool = False  # a page turned: the new page replaces the one clicked
 
-    _url = field_validator("response_url")(_response_url)
+    _url = field_validator("response_url")(checked_response_url)
 
 
 class PublishHome(JobBase):

@@ -101,3 +101,16 @@ class FallbackCache:
             self._probe.cancel()
         await self.primary.close()
         await self.fallback.close()
+
+
+async def cached_text(cache: Cache, key: str, *, what: str) -> str | None:
+    """The text stored under `key` (bytes from Redis decoded), or None when there is none, or when
+    the cache cannot be read (logged with `what` it was for: the caller then asks the source)."""
+    try:
+        value = await cache.get(key)
+    except REDIS_DOWN as error:
+        logger.info("%s cache unreadable (%s): asking the source", what, type(error).__name__)
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
