@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from sqlalchemy import Row, Table, and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from bot.state.database import Database
@@ -126,9 +125,7 @@ class ChannelPostStore:
         self._sessions = database.sessions
 
     def _insert(self, table: Any) -> Insert:
-        # ON CONFLICT is spelt alike on both, but each dialect has its own construct
-        dialect = postgresql if self._database.kind == "postgresql" else sqlite
-        return cast(Insert, dialect.insert(table))
+        return self._database.insert(table)
 
     async def _claim(
         self,

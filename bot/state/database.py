@@ -11,10 +11,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.dml import Insert
 
 from bot.errors import ConfigError
 
@@ -150,6 +152,12 @@ class Database:
         self.kind: Literal["sqlite", "postgresql"] = kind
         self.engine = engine
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
+
+    def insert(self, table: Table) -> Insert:
+        """An INSERT of `table` that can take ON CONFLICT: spelt alike on both databases, but each
+        dialect has its own construct."""
+        dialect = postgresql if self.kind == "postgresql" else sqlite
+        return cast(Insert, dialect.insert(table))
 
     @classmethod
     def open(cls, url: str) -> Database:

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Row, case, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from bot.state.database import Database
@@ -115,9 +114,7 @@ class LiveCardStore:
         self._sessions = database.sessions
 
     def _insert(self, table: Any) -> Insert:
-        # ON CONFLICT DO UPDATE is spelt alike on both, but each dialect has its own construct
-        dialect = postgresql if self._database.kind == "postgresql" else sqlite
-        return cast(Insert, dialect.insert(table))
+        return self._database.insert(table)
 
     async def remember(
         self,
