@@ -304,15 +304,24 @@ class RedisStreamIntake:
             "attempts": str(job.attempt),
             "consumer": self.consumer,
         }
-        with contextlib.suppress(*REDIS_DOWN):
-            await self._redis.xadd(
-                self._settings.dead_stream, fields, maxlen=self._settings.maxlen, approximate=True
-            )
         try:
             await run_job(job, self._on_dead)
         except Exception:
             logger.exception("could not tell the user that job %s failed", job.id)
-        await self._ack(job)
+        # One transaction, so no replica ever sees the entry both dead-lettered and still pending
+        # (it would claim it and dead-letter it a second time).
+        for _ in range(3):
+            try:
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.xadd(
+                        self._settings.dead_stream, fields, maxlen=self._settings.maxlen, approximate=True
+                    )
+                    pipe.xack(self._settings.stream, self._settings.group, job.id)
+                    await pipe.execute()
+                return
+            except REDIS_DOWN:
+                await asyncio.sleep(0.5)
+        logger.warning("could not dead-letter job %s: it may be dead-lettered again", job.id)
 
     async def _ack(self, job: Delivery) -> None:
         for _ in range(3):
