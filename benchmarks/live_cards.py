@@ -186,8 +186,11 @@ async def start_bot(env: dict[str, str], log: Path) -> BotProcess:
     bot = BotProcess(env, free_port())
     full = {**os.environ, **env, "PORT": str(bot.port), "HOST": "127.0.0.1"}
     with log.open("ab") as stderr:
+        # BENCH_PROFILE=<file>: the bot runs under cProfile, its statistics written there at exit
+        profile = os.environ.get("BENCH_PROFILE")
+        command = ["-m", "cProfile", "-o", profile, "-m", "bot"] if profile else ["-m", "bot"]
         bot.process = process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", env=full, stdin=asyncio.subprocess.DEVNULL, stderr=stderr
+            sys.executable, *command, env=full, stdin=asyncio.subprocess.DEVNULL, stderr=stderr
         )
     async with aiohttp.ClientSession() as http:
         for _ in range(600):

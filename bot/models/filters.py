@@ -11,6 +11,7 @@ filter locally, because Graph's answer is only narrowed, never trusted to be exa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -224,6 +225,7 @@ class SubscriptionOptions:
         return " ".join(words)
 
 
+@functools.lru_cache(maxsize=4096)  # the router reads every subscription for every changed incident
 def parse_subscription(text: str) -> tuple[IncidentFilter, SubscriptionOptions]:
     """`/incident subscribe` text: filter terms and the options `updates=thread|none`, `remind=30m`
     (unassigned that long) and `remind-active=4h` (open that long), each option at most once."""

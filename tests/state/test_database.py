@@ -141,9 +141,33 @@ async def test_sqlite_gets_its_folder_and_its_pragmas_on_every_connection(tmp_pa
         async with database.engine.connect() as connection:
             pragmas = [
                 (await connection.execute(text(f"PRAGMA {name}"))).scalar()
-                for name in ("journal_mode", "busy_timeout", "foreign_keys")
+                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
             ]
-        assert pragmas == ["wal", 5000, 1]
+        assert pragmas == ["wal", 1, 15000, 1]  # synchronous 1 is NORMAL
+    finally:
+        await database.close()
+
+
+async def test_sqlite_transactions_that_read_then_write_all_go_through_when_many_run_at_once(
+    tmp_path: Path,
+) -> None:
+    # A deferred BEGIN fails such a transaction with "database is locked" (no busy wait) as soon as
+    # another connection commits between its read and its write: every claim is read-then-write.
+    database = Database.open(f"sqlite:///{tmp_path / 'bot.db'}")
+    try:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE counter (n INTEGER NOT NULL)"))
+            await connection.execute(text("INSERT INTO counter VALUES (0)"))
+
+        async def bump() -> None:
+            async with database.sessions.begin() as session:
+                n = (await session.execute(text("SELECT n FROM counter"))).scalar_one()
+                await asyncio.sleep(0.001)  # others commit meanwhile
+                await session.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+
+        await asyncio.gather(*(bump() for _ in range(40)))
+        async with database.sessions.begin() as session:
+            assert (await session.execute(text("SELECT n FROM counter"))).scalar_one() == 40
     finally:
         await database.close()
 
