@@ -201,14 +201,13 @@ class SubscriptionStore(ChannelPostStore):
         async with self._sessions.begin() as session:
             return (await session.execute(statement)).first() is not None
 
-    async def muted(self, channel: str, incident_ids: Collection[str]) -> set[str]:
-        """Which of `incident_ids` are muted in `channel`."""
+    async def muting_channels(self, incident_ids: Collection[str]) -> set[str]:
+        """The channels where any of `incident_ids` is muted: one read for all of a route's
+        channels, rather than one per channel."""
         found: set[str] = set()
         async with self._sessions.begin() as session:
             for chunk in _chunks(set(incident_ids)):
-                query = select(mutes.c.incident_id).where(
-                    mutes.c.channel == channel, mutes.c.incident_id.in_(chunk)
-                )
+                query = select(mutes.c.channel).where(mutes.c.incident_id.in_(chunk)).distinct()
                 found.update((await session.scalars(query)).all())
         return found
 

@@ -96,13 +96,16 @@ async def route_incident(work: Work, job: RouteIncident) -> None:
     incident = snapshot.incident
     when = incident.last_update_date_time or _now()
     done = {post.channel for post in posts}
+    muted: set[str] | None = None  # read once, when the first subscription matches
     for subscription in subscriptions:
         if subscription.channel in done or subscription.created_at > when:
             continue  # posted there already, or changed before the subscription was made
         if not _matches(subscription, snapshot):
             continue
-        if await store.muted(subscription.channel, {incident.id, job.incident_id}):
-            continue  # muted here, by its own id or by the id it was merged from
+        if muted is None:  # muted by its own id or by the id it was merged from
+            muted = await store.muting_channels({incident.id, job.incident_id})
+        if subscription.channel in muted:
+            continue
         done.add(subscription.channel)
         try:
             await _post_once(work, store, subscription, snapshot)
