@@ -170,13 +170,18 @@ class Watcher:
         }
         for incident_id in await self.store.needing_redraw(now=now):
             todo.setdefault(incident_id, None)
+        if filters:
+            # Before the redraws: a reply or a new post is what tells people, and the queue is first
+            # come, first served when a bulk change fills it.
+            queued += await self._route(listed, filters)
         for incident_id, version in sorted(todo.items()):
             job = RefreshLiveCards(incident_id=incident_id, version=version)
             once = f"live:{incident_id}:{version.isoformat() if version else now.isoformat()}"
-            queued += bool(await submit_job(self.intake, job, once=once))
-        self.stats.changes += len(todo)
-        if filters:
-            queued += await self._route(listed, filters)
+            fresh = bool(await submit_job(self.intake, job, once=once))
+            queued += fresh
+            # A change listed again by the next poll before its refresh recorded the version is
+            # refused by `once`: counted once.
+            self.stats.changes += fresh
         self.stats.queued += queued
         # Defender's timestamps move the watermark, never past this replica's clock (an incident
         # stamped in the future is listed again, not a reason to skip all before its stamp), and at
