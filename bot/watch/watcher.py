@@ -2,14 +2,16 @@
 queues one refresh per changed incident that has cards in Slack.
 
 Microsoft Graph sends no change notifications for incidents, so the bot asks: `lastUpdateDateTime
-ge <watermark − overlap>`, every page, every LIVE_POLL_SECONDS, only while some card is live. The
-listing uses the list budget shared by replicas; a 429 pauses the watcher for its Retry-After.
+ge <watermark>`, every page, every LIVE_POLL_SECONDS, only while some card or subscription is live.
+The listing uses the list budget shared by replicas; a 429 pauses the watcher for its Retry-After.
 
-The watermark is Defender's own `lastUpdateDateTime` (no replica's clock), moves only forwards and
-only once every refresh of the listing is queued on the durable intake. The overlap re-lists the
-last minutes (changes written late, equal timestamps); a change is told from one already handled by
-the incident's stored version (id + lastUpdateDateTime), so re-listing costs no API call and no
-Slack call. A watcher that dies mid-poll leaves the watermark where it was: the next lists again.
+The watermark is Defender's own `lastUpdateDateTime`, moves only forwards and only once every job of
+the listing is queued on the durable intake; in a quiet spell it follows the watcher's clock less
+SKEW. A change Defender shows late (written before the watermark, listed after it moved on) is found
+by a sweep: at most once a minute the poll lists from LATE_WRITES before the previous sweep instead.
+So a bulk change is listed again by about six sweeps, not by every poll. A change is told from one
+already handled by the incident's stored version (id + lastUpdateDateTime): re-listing costs no
+detail call and no Slack call. A watcher that dies mid-poll leaves both marks where they were.
 """
 
 from __future__ import annotations
@@ -34,11 +36,14 @@ from bot.state.subscriptions import SubscriptionStore
 
 logger = logging.getLogger(__name__)
 
-OVERLAP = timedelta(minutes=2)
-# Defender's listing is assumed to show a change within this long of its lastUpdateDateTime (and
-# the replicas' clocks to be within it of Defender's).
+# Defender's listing is assumed to show a change within LATE_WRITES of its lastUpdateDateTime, and
+# the replicas' clocks to be within SKEW of Defender's (beyond SKEW, within LATE_WRITES, a change
+# waits for the next sweep).
+SKEW = timedelta(seconds=15)
 LATE_WRITES = timedelta(minutes=5)
+SWEEP_EVERY = timedelta(minutes=1)
 HEARTBEAT = "heartbeat"
+SWEEP = "sweep"
 RETIRE_BATCH = 200
 STOP_WAIT = 5.0
 
@@ -153,7 +158,7 @@ class Watcher:
             await self._beat(now)
             return queued
         watermark = await self.store.watermark()
-        since = (watermark or now) - OVERLAP
+        since, sweeping = await self._listing_start(now, watermark)
         latest: dict[str, datetime] = {}
         listed: dict[str, Incident] = {}
         self.stats.list_calls += 1  # at least one page; the transport counts the rest in /metrics
@@ -185,13 +190,25 @@ class Watcher:
         self.stats.queued += queued
         # Defender's timestamps move the watermark, never past this replica's clock (an incident
         # stamped in the future is listed again, not a reason to skip all before its stamp), and at
-        # least to LATE_WRITES ago: else a quiet spell after a bulk change would list that change
-        # again on every poll until the next one.
-        mark = min(max([*latest.values(), now - LATE_WRITES]), now)
+        # least to SKEW ago: else a quiet spell after a bulk change would list it on every poll.
+        mark = min(max([*latest.values(), now - SKEW]), now)
         await self.store.set_watermark(mark, now=now)
+        if sweeping:
+            await self.store.set_watermark(now, now=now, name=SWEEP)
         self.stats.watermark = max(mark, watermark) if watermark else mark
         await self._beat(now)
         return queued
+
+    async def _listing_start(self, now: datetime, watermark: datetime | None) -> tuple[datetime, bool]:
+        """Where this poll's listing starts, and whether it is a sweep: from the watermark, or once
+        a minute from LATE_WRITES before the previous sweep (every change written before that was
+        shown by then, so that sweep listed it)."""
+        if watermark is None:
+            return now - LATE_WRITES, True
+        swept = await self.store.watermark(SWEEP)
+        if swept is not None and now - swept < SWEEP_EVERY:
+            return watermark, False
+        return min(watermark, (swept or watermark) - LATE_WRITES), True
 
     async def _subscribed_filters(self) -> list[IncidentFilter]:
         """The filters of the active subscriptions (one that no longer reads is skipped)."""

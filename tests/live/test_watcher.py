@@ -13,15 +13,29 @@ import pytest
 from bot.graph.demo import DemoIncidentApi
 from bot.incidents.service import IncidentService
 from bot.jobs import RefreshLiveCards, parse_job
+from bot.models import Incident
 from bot.state.cache import SnapshotStore, build_cache
 from bot.state.card_book import MISSED_POLLS, WatchHealth
 from bot.state.database import Database
 from bot.state.lease import OnlyProcess
 from bot.state.live_cards import CardPlace, LiveCardStore, NewCard
-from bot.watch.watcher import LATE_WRITES, Watcher
+from bot.watch.watcher import LATE_WRITES, SKEW, SWEEP_EVERY, Watcher
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 INCIDENT = "3011842"
+
+
+class ListingApi(DemoIncidentApi):
+    """The demo source, remembering where each listing started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.starts: list[datetime] = []
+
+    async def changed_since(self, since: datetime) -> AsyncIterator[Incident]:
+        self.starts.append(since)
+        async for incident in super().changed_since(since):
+            yield incident
 
 
 class RecordingIntake:
@@ -78,7 +92,7 @@ async def test_a_change_is_queued_once_and_the_watermark_follows_defenders_time(
     watcher, intake = watcher_for(store, api, clock)
     await a_card_of(store, INCIDENT, version=NOW - timedelta(days=30))
     await store.set_watermark(NOW - timedelta(minutes=1), now=NOW)
-    changed_at = NOW - timedelta(seconds=30)
+    changed_at = NOW - timedelta(seconds=5)
     api._incidents[INCIDENT]["lastUpdateDateTime"] = changed_at.isoformat()  # changed in Defender
     await watcher.poll()
     [job] = intake.jobs
@@ -93,15 +107,43 @@ async def test_a_change_is_queued_once_and_the_watermark_follows_defenders_time(
 
 
 async def test_a_quiet_spell_after_a_change_stops_listing_it(store: LiveCardStore) -> None:
-    api, clock = DemoIncidentApi(), [NOW]
-    watcher, _ = watcher_for(store, api, clock)
+    api, clock = ListingApi(), [NOW]
+    watcher, intake = watcher_for(store, api, clock)
     await a_card_of(store, INCIDENT, version=NOW - timedelta(days=30))
     await store.set_watermark(NOW - timedelta(minutes=1), now=NOW)
-    api._incidents[INCIDENT]["lastUpdateDateTime"] = (NOW - timedelta(seconds=30)).isoformat()
+    changed_at = NOW - timedelta(seconds=30)
+    api._incidents[INCIDENT]["lastUpdateDateTime"] = changed_at.isoformat()
     await watcher.poll()
-    clock[0] = NOW + timedelta(minutes=10)  # nothing changed since
+    await store.set_versions({INCIDENT: changed_at})
+    times = [NOW + timedelta(seconds=seconds) for seconds in range(0, 12 * 60, 5)]
+    for clock[0] in times[1:]:  # twelve minutes of 5-second polls, nothing changing
+        await watcher.poll()
+    assert len(intake.jobs) == 1
+    assert await store.watermark() == clock[0] - SKEW
+    # A poll lists from the previous poll less SKEW, past the change; once a minute a sweep lists
+    # from five minutes before the previous sweep, which takes the change in five times more.
+    assert len(api.starts) == len(times)
+    sweeps = [when for when, start in zip(times, api.starts, strict=True) if start < when - 2 * SKEW]
+    assert sweeps == times[::12]
+    assert sum(start <= changed_at for start in api.starts[1:]) == 5
+
+
+async def test_a_change_shown_late_is_found_by_the_next_sweep(store: LiveCardStore) -> None:
+    api, clock = ListingApi(), [NOW]
+    watcher, intake = watcher_for(store, api, clock)
+    await a_card_of(store, INCIDENT, version=NOW - timedelta(days=30))
+    await store.set_watermark(NOW - timedelta(minutes=1), now=NOW)
+    await watcher.poll()  # a sweep: nothing new
+    written_at = NOW - timedelta(seconds=40)  # written before the watermark, shown only now
+    api._incidents[INCIDENT]["lastUpdateDateTime"] = written_at.isoformat()
+    clock[0] = NOW + timedelta(seconds=5)
     await watcher.poll()
-    assert await store.watermark() == clock[0] - LATE_WRITES  # the change is not listed again
+    assert intake.jobs == [] and api.starts[-1] == NOW - SKEW  # not a sweep: the watermark on
+    clock[0] = NOW + SWEEP_EVERY
+    await watcher.poll()
+    [job] = intake.jobs
+    assert (job.incident_id, job.version) == (INCIDENT, written_at)
+    assert api.starts[-1] == NOW - LATE_WRITES
 
 
 async def test_an_incident_stamped_in_the_future_does_not_hide_later_changes(store: LiveCardStore) -> None:
@@ -127,9 +169,9 @@ async def test_no_card_no_list_call_and_a_first_poll_starts_the_watermark_at_now
     await watcher.poll()
     assert watcher.stats.list_calls == 0 and intake.jobs == [] and await store.watermark() is None
     await a_card_of(store, INCIDENT, version=NOW - timedelta(days=30))
-    await watcher.poll()  # nothing changed in the last two minutes of the demo data
+    await watcher.poll()  # nothing changed in the last five minutes of the demo data
     assert watcher.stats.list_calls == 1 and intake.jobs == []
-    assert await store.watermark() == NOW - LATE_WRITES
+    assert await store.watermark() == NOW - SKEW
 
 
 async def test_expired_cards_are_retired_once_and_flagged_ones_redrawn(store: LiveCardStore) -> None:
