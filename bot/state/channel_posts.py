@@ -123,6 +123,7 @@ class ChannelPostStore:
     def __init__(self, database: Database) -> None:
         self._database = database
         self._sessions = database.sessions
+        self._reads = database.reads  # no write lock on SQLite: reads go on beside a writer
 
     def _insert(self, table: Any) -> Insert:
         return self._database.insert(table)
@@ -226,7 +227,7 @@ class ChannelPostStore:
     async def post_for(self, channel: str, incident_id: str) -> ChannelPost | None:
         """The post of `incident_id` in `channel`, claimed or posted."""
         where = and_(channel_posts.c.channel == channel, channel_posts.c.incident_id == incident_id)
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             row = (await session.execute(select(channel_posts).where(where))).first()
         return _post(row) if row is not None else None
 
@@ -234,7 +235,7 @@ class ChannelPostStore:
         """The posted posts following any of `incident_ids` (in any channel), oldest first: the
         threads a change of those incidents is replied in."""
         found: list[ChannelPost] = []
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             for chunk in _chunks(set(incident_ids)):
                 query = select(channel_posts).where(
                     channel_posts.c.follows_id.in_(chunk), channel_posts.c.state == "posted"
@@ -254,7 +255,7 @@ class ChannelPostStore:
             .order_by(channel_posts.c.id)
             .limit(limit)
         )
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             return [_post(row) for row in await session.execute(query)]
 
     async def follow(self, post_id: int, follows_id: str) -> None:

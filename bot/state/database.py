@@ -48,6 +48,7 @@ _ASYNC_SCHEMES = {
     "postgresql+asyncpg": "postgresql+asyncpg",
 }
 _MASK = "***"
+_READ_ONLY = "incident_bot_read_only"  # an execution option of the engine behind Database.reads
 
 
 def async_url(url: str) -> str:
@@ -148,7 +149,10 @@ def _sqlite_begin(connection: Connection) -> None:
     # IMMEDIATE takes the write lock at BEGIN, where busy_timeout applies. A deferred transaction
     # that reads and then writes (every claim's compare-and-set does) fails at once with "database
     # is locked" when another connection committed in between: SQLite cannot move its snapshot.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A transaction that only reads (Database.reads) begins deferred: in WAL it reads its snapshot
+    # beside a writer instead of queueing for the lock.
+    reading = connection.get_execution_options().get(_READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -158,6 +162,11 @@ class Database:
         self.kind: Literal["sqlite", "postgresql"] = kind
         self.engine = engine
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
+        # Sessions for transactions that only read, on the same pool: on SQLite they take no write
+        # lock (a write in one fails); on PostgreSQL they are the same as `sessions`.
+        self.reads: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
+        )
 
     def insert(self, table: Table) -> Insert:
         """An INSERT of `table` that can take ON CONFLICT: spelt alike on both databases, but each

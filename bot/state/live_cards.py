@@ -112,6 +112,7 @@ class LiveCardStore:
     def __init__(self, database: Database) -> None:
         self._database = database
         self._sessions = database.sessions
+        self._reads = database.reads  # no write lock on SQLite: reads go on beside a writer
 
     def _insert(self, table: Any) -> Insert:
         return self._database.insert(table)
@@ -172,7 +173,7 @@ class LiveCardStore:
 
     async def at(self, place: CardPlace) -> LiveCard | None:
         """The card recorded at `place`, expired or not."""
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             row = (
                 await session.execute(select(live_cards).where(live_cards.c.place_key == place.key))
             ).first()
@@ -181,7 +182,7 @@ class LiveCardStore:
     async def following(self, incident_ids: Collection[str], *, now: datetime) -> list[LiveCard]:
         """The live cards showing any of `incident_ids`, oldest first."""
         found: list[LiveCard] = []
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             for chunk in _chunks(set(incident_ids)):
                 query = select(live_cards).where(live_cards.c.follows_id.in_(chunk), _live(now))
                 found += map(_card, await session.execute(query))
@@ -190,12 +191,12 @@ class LiveCardStore:
     async def followed_ids(self, *, now: datetime) -> set[str]:
         """Every incident that some live card shows."""
         query = select(live_cards.c.follows_id).where(_live(now)).distinct()
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             return set((await session.scalars(query)).all())
 
     async def count_live(self, *, now: datetime) -> int:
         query = select(func.count()).select_from(live_cards).where(_live(now))
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             return int((await session.scalar(query)) or 0)
 
     async def drawn(
@@ -223,7 +224,7 @@ class LiveCardStore:
     async def needing_redraw(self, *, now: datetime) -> set[str]:
         """The incidents shown by live cards flagged for a redraw."""
         query = select(live_cards.c.follows_id).where(live_cards.c.needs_redraw, _live(now)).distinct()
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             return set((await session.scalars(query)).all())
 
     async def forget(self, card_ids: Collection[int]) -> None:
@@ -239,13 +240,13 @@ class LiveCardStore:
             .order_by(live_cards.c.expires_at, live_cards.c.id)
             .limit(limit)
         )
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             return [_card(row) for row in await session.execute(query)]
 
     async def versions(self, incident_ids: Collection[str]) -> dict[str, datetime]:
         """For each incident known here, the lastUpdateDateTime its cards have been redrawn for."""
         found: dict[str, datetime] = {}
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             for chunk in _chunks(set(incident_ids)):
                 query = select(incident_versions).where(incident_versions.c.incident_id.in_(chunk))
                 found.update((row.incident_id, row.last_update) for row in await session.execute(query))
@@ -272,7 +273,7 @@ class LiveCardStore:
     async def watermark(self, name: str = "incidents") -> datetime | None:
         """Up to when the watcher has seen changes; None before its first pass."""
         query = select(watch_state.c.watermark).where(watch_state.c.name == name)
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             return cast(datetime | None, await session.scalar(query))
 
     async def set_watermark(self, when: datetime, *, now: datetime, name: str = "incidents") -> None:
@@ -292,5 +293,5 @@ class LiveCardStore:
 
     async def size(self) -> int:
         """Every row of live_cards, expired ones too."""
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             return int((await session.scalar(select(func.count()).select_from(live_cards))) or 0)

@@ -127,25 +127,25 @@ class SubscriptionStore(ChannelPostStore):
 
     async def get(self, subscription_id: int) -> Subscription | None:
         query = select(subscriptions).where(subscriptions.c.id == subscription_id)
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             row = (await session.execute(query)).first()
         return _subscription(row._mapping) if row is not None else None
 
     async def in_channel(self, channel: str) -> list[Subscription]:
         """The channel's subscriptions, paused ones too, oldest first."""
         query = select(subscriptions).where(subscriptions.c.channel == channel)
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             return _subscriptions((await session.execute(query)).all())
 
     async def active(self) -> list[Subscription]:
         """Every subscription not paused, oldest first: what the watcher matches incidents against."""
         query = select(subscriptions).where(subscriptions.c.paused_at.is_(None))
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             return _subscriptions((await session.execute(query)).all())
 
     async def count_active(self) -> int:
         query = select(func.count()).select_from(subscriptions).where(subscriptions.c.paused_at.is_(None))
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             return int((await session.scalar(query)) or 0)
 
     async def remove(self, subscription_id: int, *, channel: str) -> bool:
@@ -205,7 +205,7 @@ class SubscriptionStore(ChannelPostStore):
         """The channels where any of `incident_ids` is muted: one read for all of a route's
         channels, rather than one per channel."""
         found: set[str] = set()
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             for chunk in _chunks(set(incident_ids)):
                 query = select(mutes.c.channel).where(mutes.c.incident_id.in_(chunk)).distinct()
                 found.update((await session.scalars(query)).all())
@@ -243,7 +243,7 @@ class SubscriptionStore(ChannelPostStore):
             .order_by(last, channel_posts.c.id)
             .limit(limit)
         )
-        async with self._sessions.begin() as session:
+        async with self._reads.begin() as session:
             rows = (await session.execute(query)).all()
         due: list[DueReminder] = []
         for row in rows:

@@ -172,6 +172,24 @@ async def test_sqlite_transactions_that_read_then_write_all_go_through_when_many
         await database.close()
 
 
+async def test_sqlite_reads_go_on_while_a_writer_holds_the_lock(tmp_path: Path) -> None:
+    database = Database.open(f"sqlite:///{tmp_path / 'bot.db'}")
+    try:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE counter (n INTEGER NOT NULL)"))
+            await connection.execute(text("INSERT INTO counter VALUES (0)"))
+        async with database.sessions.begin() as writer:
+            await writer.execute(text("UPDATE counter SET n = 1"))
+            # The writer has not committed: a read sees the last commit, at once (an IMMEDIATE
+            # BEGIN would wait up to busy_timeout for the writer).
+            async with asyncio.timeout(2), database.reads.begin() as reader:
+                assert (await reader.execute(text("SELECT n FROM counter"))).scalar_one() == 0
+        async with database.reads.begin() as reader:
+            assert (await reader.execute(text("SELECT n FROM counter"))).scalar_one() == 1
+    finally:
+        await database.close()
+
+
 async def test_postgresql_gets_a_pool_of_five_that_pings(postgres_shared_url: str) -> None:
     database = Database.open(postgres_shared_url)
     try:
