@@ -34,7 +34,7 @@ from bot.state.intake_redis import RedisStreamIntake, StreamSettings
 from bot.state.lease import Lease, OnlyProcess, RedisLease
 from bot.state.live_cards import LiveCardStore
 from bot.state.once import Once
-from bot.state.pace import MethodPaces
+from bot.state.pace import KeyedPaces, MethodPaces
 from bot.state.subscriptions import SubscriptionStore
 from bot.watch import Watcher, watch_metrics
 from bot.work import Work, handle, on_dead
@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 # Below this poll interval the watcher's list calls are a large share of the list budget.
 LIST_BUDGET_POLL = 15
+# Messages a channel may take at once before the per-channel pace applies ("short bursts >1 allowed").
+POST_BURST = 4
 
 
 def check_slack_settings(settings: Settings) -> None:
@@ -126,6 +128,7 @@ class Bot:
             demo=services.demo,
             live=self.live,
             slack_pace=MethodPaces(settings.live_slack_calls_per_minute),
+            post_pace=KeyedPaces(settings.channel_posts_per_minute, burst=POST_BURST),
             rooms=self.rooms,
             whoami=self.authorization.result,
             alerts=services.alerts,

@@ -89,6 +89,13 @@ class Settings(BaseSettings):
         ge=0,
         description="live-card redraws per minute per Slack method (chat.update, chat.unfurl), per replica",
     )
+    # chat.postMessage "generally allows posting one message per second per channel" (Slack's rate
+    # limits page), short bursts tolerated: a bulk change posting 80 cards into one channel is spread.
+    channel_posts_per_minute: int = Field(
+        60,
+        ge=0,
+        description="subscription posts and thread replies per minute per channel, per replica; 0: no pacing",
+    )
     # Work after the ack
     intake_claim_idle_seconds: float = Field(
         8.0, gt=0, description="seconds a job may go without its replica's heartbeat before another takes it"

@@ -3,7 +3,8 @@
 When 50 incidents are resolved at once, their live cards would otherwise all be redrawn in the same
 second, and Slack's per-method limits (chat.update and chat.unfurl are Tier 3: "50+ per minute",
 bursts allowed) answer 429. Waiting for a token spreads them: `burst` calls at once, then
-`per_minute` a minute, for each method on its own.
+`per_minute` a minute, for each method on its own. Messages are paced per channel the same way
+(chat.postMessage "generally allows posting one message per second per channel").
 """
 
 from __future__ import annotations
@@ -51,21 +52,48 @@ class Pace:
                 self.waited += pause
                 await asyncio.sleep(pause)
 
+    def rested(self) -> bool:
+        """Nobody waits and the bucket is full again: forgetting this pace changes nothing."""
+        if self._lock.locked():
+            return False
+        refilled = self._tokens + (self._clock() - self._at) * self.per_minute / 60.0
+        return self.per_minute <= 0 or refilled >= self.burst
 
-class MethodPaces:
-    """One `Pace` per Slack method, all at the same rate."""
 
-    def __init__(self, per_minute: float, *, burst: int = 20) -> None:
+class KeyedPaces:
+    """One `Pace` per key (a Slack method, a channel), all at the same rate. Once many are held, the
+    rested ones are forgotten (a channel quiet for a while owes nothing)."""
+
+    KEEP = 1024
+
+    def __init__(
+        self, per_minute: float, *, burst: int = 20, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.per_minute = per_minute
         self.burst = burst
+        self._clock = clock
         self._paces: dict[str, Pace] = {}
+        self._waited_before = 0.0  # by paces forgotten
 
-    def __call__(self, method: str) -> Pace:
-        pace = self._paces.get(method)
+    def __call__(self, key: str) -> Pace:
+        pace = self._paces.get(key)
         if pace is None:
-            pace = self._paces[method] = Pace(self.per_minute, burst=self.burst)
+            if len(self._paces) >= self.KEEP:
+                self._forget_rested()
+            pace = self._paces[key] = Pace(self.per_minute, burst=self.burst, clock=self._clock)
         return pace
+
+    def __len__(self) -> int:
+        return len(self._paces)
+
+    def _forget_rested(self) -> None:
+        for key in [key for key, pace in self._paces.items() if pace.rested()]:
+            self._waited_before += self._paces.pop(key).waited
 
     @property
     def waited(self) -> float:
-        return sum(pace.waited for pace in self._paces.values())
+        return self._waited_before + sum(pace.waited for pace in self._paces.values())
+
+
+class MethodPaces(KeyedPaces):
+    """One `Pace` per Slack method: live redraws in bulk."""

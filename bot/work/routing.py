@@ -17,7 +17,7 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -89,10 +89,11 @@ async def route_incident(work: Work, job: RouteIncident) -> None:
         # nothing, or the wrong thing; the intake tries again.
         raise Unavailable(f"incident {job.incident_id} could only be read from an out-of-date copy")
     by_id = {s.id: s for s in subscriptions}
-    for post in posts:
-        subscription = by_id.get(post.subscription_id or 0)
-        if subscription is not None and subscription.updates == "thread":
-            await _reply_changes(work, store, post, snapshot)
+    tellings = [
+        _reply_changes(work, store, post, snapshot)
+        for post in posts
+        if (subscription := by_id.get(post.subscription_id or 0)) and subscription.updates == "thread"
+    ]
     incident = snapshot.incident
     when = incident.last_update_date_time or _now()
     done = {post.channel for post in posts}
@@ -107,10 +108,22 @@ async def route_incident(work: Work, job: RouteIncident) -> None:
         if subscription.channel in muted:
             continue
         done.add(subscription.channel)
-        try:
-            await _post_once(work, store, subscription, snapshot)
-        except ChannelGone as gone:
-            await channel_gone(work, gone.channel, gone.reason)
+        tellings.append(_post_once(work, store, subscription, snapshot))
+    await _all_channels(work, tellings)
+
+
+async def _all_channels(work: Work, tellings: list[Coroutine[Any, Any, None]]) -> None:
+    """Each channel's reply or post at once: a channel whose pace makes it wait (eighty new cards
+    in one poll) holds up none of the others. A channel gone pauses its subscriptions; any other
+    failure fails the job after the rest are done (the claims keep a retry to what is left)."""
+    failures = []
+    for outcome in await asyncio.gather(*tellings, return_exceptions=True):
+        if isinstance(outcome, ChannelGone):
+            await channel_gone(work, outcome.channel, outcome.reason)
+        elif isinstance(outcome, BaseException):
+            failures.append(outcome)
+    if failures:
+        raise failures[0]
 
 
 def _matches(subscription: Subscription, snapshot: IncidentSnapshot) -> bool:
@@ -135,6 +148,7 @@ async def _post_once(
     if detail is Detail.NONE:
         return  # the channel's policy shows nothing: no card, no thread
     stale_after, post_within = claim_life(work)
+    await work.post_pace(channel).wait()  # before the claim: its life is for the post alone
     token, now = uuid.uuid4().hex, _now()
     claim = await store.claim_post(channel, incident.id, subscription.id, token=token, now=now,
                                    stale_after=stale_after)  # fmt: skip
@@ -228,6 +242,7 @@ async def send_reply(
     """One reply in the post's thread for `change_key`, exactly once."""
     assert post.ts is not None
     stale_after, post_within = claim_life(work)
+    await work.post_pace(post.channel).wait()
     token, now = uuid.uuid4().hex, _now()
     claim = await store.claim_reply(post.id, change_key, token=token, now=now, stale_after=stale_after)
     if claim.outcome in ("sent", "busy"):

@@ -89,6 +89,30 @@ async def test_a_change_is_one_thread_reply_and_the_parent_is_redrawn(subscribed
     assert "In progress" in json.dumps(redraw.args["blocks"])
 
 
+async def test_many_posts_into_one_channel_keep_slacks_pace_and_hold_up_no_other_channel(
+    start_world: Any,
+) -> None:
+    # chat.postMessage "generally allows one message per second per channel": a burst of 4, then 1 a
+    # second (CHANNEL_POSTS_PER_MINUTE=60), while another channel's post goes at once.
+    world: SlackWorld = await start_world(live_poll_seconds=POLL)
+    assert (await subscribe(world, "C0HIGH", "severity>=high")).startswith("Subscribed (#1)")
+    assert (await subscribe(world, "C0VIP", "tag=VIP")).startswith("Subscribed (#2)")
+    high = [str(9100100 + n) for n in range(8)]
+    for incident_id in high:
+        create_incident(
+            world.api, incident_id, severity="high", customTags=["VIP"] if incident_id == high[-1] else []
+        )
+    await wait_until(lambda: len(posts(world)) >= 9, within=20)
+    await asyncio.sleep(2 * POLL)
+    await world.settle()
+    busy, other = posts(world, "C0HIGH"), posts(world, "C0VIP")
+    assert sorted(incident_of(c) for c in busy) == high and [incident_of(c) for c in other] == [high[-1]]
+    times = sorted(c.time for c in busy)
+    # the bucket refills from the first post: the k-th after the burst comes k seconds after it
+    assert all(when - times[0] >= k - 3 - 0.1 for k, when in enumerate(times) if k >= 4)
+    assert other[0].time < times[-1] - 2  # not queued behind the busy channel
+
+
 async def test_a_merge_folds_the_thread_into_the_target(subscribed: SlackWorld) -> None:
     world = subscribed
     create_incident(world.api, HIGH_A, severity="high")
