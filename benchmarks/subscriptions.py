@@ -36,14 +36,15 @@ in one instant are more GETs than a minute allows), and `lifted` ({"get_per_minu
 shows what the bot does when the GET budget is not the bound. `--budget default|lifted|<JSON>`
 (repeatable) chooses the runs.
 
-LIVE_SLACK_CALLS_PER_MINUTE=0 in every run (unless `--paced`): at the bot's default pace (50 a
-minute per method, a burst of 20) the parents' redraws after (a2), one `chat.update` per post, take
-minutes, and meanwhile each deferred card is queued again at every poll and its incident read again
-once its cached copy is a minute old. In a first run with the pace kept (`--paced`), that slowed the thread
-replies (p50 11.1 s against 9.7 s unpaced) and doubled the detail GETs of (a2) (211 for 119
-incidents). Posts and replies themselves are never paced. The fake Slack neither models Slack's rate
-tiers nor answers `users.conversations` (App Home then shows no channel subscriptions). The bot logs
-at INFO (`--log-level`) to a file, whose most frequent lines are printed after each table.
+LIVE_SLACK_CALLS_PER_MINUTE=0 and CHANNEL_POSTS_PER_MINUTE=0 in every run (unless `--paced`): at
+the bot's default pace (50 a minute per method, a burst of 20) the parents' redraws after (a2), one
+`chat.update` per post, take minutes, and meanwhile each deferred card is queued again at every poll
+and its incident read again once its cached copy is a minute old; and posts and replies go one a
+second per channel after a burst of 4, so the busiest channel's share (86 of the 371 posts of (a1)
+go to one channel) takes as many seconds. `--paced` measures that. The fake Slack neither models
+Slack's rate tiers nor answers `users.conversations` (App Home then shows no channel subscriptions).
+The bot logs at INFO (`--log-level`) to a file, whose most frequent lines are printed after each
+table.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ import aiohttp
 from benchmarks.harness import World, median, percentile, table, world
 from benchmarks.live_cards import start_bot, stderr_lines
 from benchmarks.warm_path import OTHERS_CPU, cpu, peak_rss_mb, pin
+from bot.server import POST_BURST
 from tests.fakes import FIXTURE_DIR, RecordedRequest, SlackCall
 from tests.world import BotProcess, SlackSender
 
@@ -354,6 +356,7 @@ def phase_rows(p: Phase, poll: float, tag: str, missed: set[Key] | None = None) 
     lists = list_counts(p.requests)
     p95, target = percentile(delays, 95), poll + 10
     spread = ", ".join(f"{n} × {g}" for g, n in sorted(per.items()))
+    busiest = Counter(k[1] for k in p.expected).most_common(1)[0] if p.expected else ("—", 0)
     rows: list[Row] = [
         (f"{tag} expected over {len(ids)} incidents: {what}", "—", str(len(p.expected)), None),
         (f"{tag} change → the poll that listed it / first detail GET / first / last post or reply", "—",
@@ -363,6 +366,8 @@ def phase_rows(p: Phase, poll: float, tag: str, missed: set[Key] | None = None) 
          p95 <= target and not missing),
         (f"{tag} change → last post/reply", "—",
          f"{last:.1f} s" + (" (stopped: some never came)" if p.timed_out else ""), None),
+        (f"{tag} busiest channel: posts+replies there; its pace bound (1 a second after 4)", "—",
+         f"{busiest[1]} in {busiest[0]}; {max(busiest[1] - POST_BURST, 0):g} s", None),
         (f"{tag} chat.postMessage: expected / actual (each once)", f"= {len(p.expected)}",
          f"{len(p.expected)} / {actual} ({once} once)", actual == len(p.expected) == once),
         (f"{tag} duplicates / missing / unexpected", "0 / 0 / 0", f"{dupes} / {len(missing)} / {unexpected}",
@@ -583,6 +588,7 @@ async def one_run(args: argparse.Namespace, run: int, budget: str, folder: Path)
                "LIVE_POLL_SECONDS": f"{args.poll:g}", "LOG_LEVEL": args.log_level}  # fmt: skip
         if not args.paced:
             env["LIVE_SLACK_CALLS_PER_MINUTE"] = "0"
+            env["CHANNEL_POSTS_PER_MINUTE"] = "0"
         if budget:
             env["INCIDENT_API_BUDGET"] = budget
         bot = await start_bot(w.bot_env(**env), log)
@@ -625,7 +631,9 @@ async def main(args: argparse.Namespace) -> None:
         f"100 subscriptions over 50 channels; {args.incidents} incidents, then {args.incidents} changes; "
         f"{args.users} people opening App Home; fake API at {args.latency * 1000:.0f} ms; "
         f"LIVE_POLL_SECONDS={args.poll:g}; "
-        f"LIVE_SLACK_CALLS_PER_MINUTE={'default (50)' if args.paced else '0'}; bot on CPU 1, fakes on "
+        f"LIVE_SLACK_CALLS_PER_MINUTE and CHANNEL_POSTS_PER_MINUTE "
+        f"{'default (50, 60)' if args.paced else '0'}; "
+        f"bot on CPU 1, fakes on "
         f"CPU {OTHERS_CPU}; nproc {os.cpu_count()}, Python {sys.version.split()[0]}"
     )
     for budget, rows, log in results:
@@ -644,7 +652,11 @@ if __name__ == "__main__":
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for a phase's posts")
     parser.add_argument("--stall", type=float, default=60.0, help="seconds with no new post: give up")
     parser.add_argument("--log-level", default="INFO", help="the bot's LOG_LEVEL (its log is a file)")
-    parser.add_argument("--paced", action="store_true", help="keep LIVE_SLACK_CALLS_PER_MINUTE unset (50)")
+    parser.add_argument(
+        "--paced",
+        action="store_true",
+        help="keep LIVE_SLACK_CALLS_PER_MINUTE (50) and CHANNEL_POSTS_PER_MINUTE (60)",
+    )
     parser.add_argument(
         "--budget", action="append", help="default, lifted or INCIDENT_API_BUDGET JSON; repeat for more runs"
     )
