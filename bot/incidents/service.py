@@ -129,6 +129,17 @@ class IncidentService:
             self._start_flight(incident_id, cached, background=True)
         return cached
 
+    async def kept(self, incident_id: str, *, at_least: datetime) -> IncidentSnapshot | None:
+        """A copy still kept in the cache, however old, last updated at `at_least` or later; None
+        otherwise, or when it was merged (`get` follows merges). Never asks the API: for drawing
+        again what is already known, where whoever learns of a newer change asks for it."""
+        incident_id = validate_incident_id(incident_id)
+        cached = await self._store.get(incident_id)
+        if cached is None or cached.incident.is_redirected:
+            return None
+        seen = cached.incident.last_update_date_time
+        return cached if seen is not None and seen >= at_least else None
+
     async def _get_one(self, incident_id: str, *, fresh: bool, on_wait: OnWait | None) -> IncidentSnapshot:
         flight = self._flights.get(incident_id)
         if flight is not None and not flight.background:

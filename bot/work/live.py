@@ -68,7 +68,7 @@ async def refresh_live_cards(work: Work, job: RefreshLiveCards, delivery: Delive
     if not cards and not retiring:
         return
     try:
-        snapshot = await current_snapshot(work, job.incident_id, job.version)
+        snapshot = await _snapshot_for(work, live, job)
     except Unavailable:
         raise  # the intake tries again
     except BotError as error:
@@ -95,6 +95,19 @@ async def refresh_live_cards(work: Work, job: RefreshLiveCards, delivery: Delive
         versions[snapshot.incident.id] = snapshot.incident.last_update_date_time
     await live.store.set_versions(versions)
     work.counted_redraws(drawn)
+
+
+async def _snapshot_for(work: Work, live: LiveCards, job: RefreshLiveCards) -> IncidentSnapshot:
+    """The incident to draw. A job without a change (cards that Slack's pace deferred, or a card's
+    last redraw) draws the version the cards were last brought to, from the cache however old:
+    reading Defender again at every poll of a 5-minute paced redraw cost a GET a minute per
+    incident, and any newer change is listed by the watcher, which queues it with its version."""
+    if job.version is None:
+        known = (await live.store.versions([job.incident_id])).get(job.incident_id)
+        kept = await work.incidents.kept(job.incident_id, at_least=known) if known else None
+        if kept is not None:
+            return kept
+    return await current_snapshot(work, job.incident_id, job.version)
 
 
 async def current_snapshot(work: Work, incident_id: str, version: datetime | None) -> IncidentSnapshot:

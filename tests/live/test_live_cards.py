@@ -259,3 +259,31 @@ async def test_a_bulk_redraw_beyond_slacks_pace_waits_for_later_polls_and_blocks
         c for c in await world.bot.live.store.following([INCIDENT], now=datetime.now(UTC)) if c.needs_redraw
     ]
     assert len(flagged) == 5  # still waiting for Slack's pace, flagged for the next polls
+
+
+async def test_cards_the_pace_deferred_are_drawn_later_from_the_copy_read_for_the_change(
+    start_world: WorldFactory,
+) -> None:
+    # 30 chat.update a minute after a burst of 20 (a token every 2 s, past the 1 s a redraw waits):
+    # 5 of 25 cards are deferred, and redrawn by the following polls' jobs. With a cache TTL of 1 s
+    # those jobs would each read Defender again; they draw the version already read instead.
+    world = await start_world(live_poll_seconds=POLL, live_slack_calls_per_minute=30, incident_cache_ttl=1)
+    snapshot = await world.bot.services.incidents.get(INCIDENT)
+    now = datetime.now(UTC)
+    places = [CardPlace("message", channel=CHANNEL, ts=f"1700000888.{n:06d}") for n in range(25)]
+    cards = [world.bot.live.card(snapshot, place, now=now, asked_for=INCIDENT) for place in places]
+    await world.bot.live.remember(cards, snapshot.incident.last_update_date_time)
+    after, reads = time.monotonic(), len(world.api.requests)
+    world.api.change("v1.0", INCIDENT, assignedTo="gina@contoso.com")
+    await world.slack.wait_for("chat.update", count=25, timeout=WITHIN + 15)
+    await asyncio.sleep(3 * POLL)
+    await world.settle()
+    updates = [c for c in world.slack.calls_to("chat.update") if c.time > after]
+    assert sorted(c.args["ts"] for c in updates) == sorted(p.ts for p in places)  # each once
+    assert all("gina@contoso.com" in text_of(c.args["blocks"]) for c in updates)
+    gets = [
+        r
+        for r in world.api.requests[reads:]
+        if r.method == "GET" and r.path.endswith(f"/incidents/{INCIDENT}")
+    ]
+    assert len(gets) == 1
