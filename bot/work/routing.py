@@ -89,11 +89,12 @@ async def route_incident(work: Work, job: RouteIncident) -> None:
         # nothing, or the wrong thing; the intake tries again.
         raise Unavailable(f"incident {job.incident_id} could only be read from an out-of-date copy")
     by_id = {s.id: s for s in subscriptions}
-    tellings = [
-        _reply_changes(work, store, post, snapshot)
+    threads = [
+        post
         for post in posts
         if (subscription := by_id.get(post.subscription_id or 0)) and subscription.updates == "thread"
     ]
+    new_posts: list[Subscription] = []
     incident = snapshot.incident
     when = incident.last_update_date_time or _now()
     done = {post.channel for post in posts}
@@ -108,8 +109,12 @@ async def route_incident(work: Work, job: RouteIncident) -> None:
         if subscription.channel in muted:
             continue
         done.add(subscription.channel)
-        tellings.append(_post_once(work, store, subscription, snapshot))
-    await _all_channels(work, tellings)
+        new_posts.append(subscription)
+    await _all_channels(
+        work,
+        [_reply_changes(work, store, post, snapshot) for post in threads]
+        + [_post_once(work, store, subscription, snapshot) for subscription in new_posts],
+    )
 
 
 async def _all_channels(work: Work, tellings: list[Coroutine[Any, Any, None]]) -> None:
