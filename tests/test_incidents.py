@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -104,6 +105,21 @@ async def test_cached_answers_only_a_fresh_copy_and_never_asks_the_api(world: Wo
     assert await world.service.cached(ID) == first
     world.clock.advance(TTL / 2 + 1)
     assert await world.service.cached(ID) is None  # expired
+    assert world.gets() == 1
+
+
+async def test_kept_answers_a_copy_at_least_as_new_as_asked_however_old_and_never_asks_the_api(
+    world: World,
+) -> None:
+    first = await world.service.get("4242")  # redirected to 2972395: both read, both kept
+    version = first.incident.last_update_date_time
+    assert version is not None and first.incident.id == ID
+    world.clock.advance(10 * TTL)  # long expired, still kept
+    assert (await world.service.kept(ID, at_least=version)) == first.model_copy(update={"merged_from": ()})
+    assert await world.service.kept(ID, at_least=version + timedelta(microseconds=1)) is None
+    assert await world.service.kept("7001", at_least=version) is None  # never read
+    # `get` follows merges, `kept` does not
+    assert await world.service.kept("4242", at_least=version - timedelta(days=9999)) is None
     assert world.gets() == 1
 
 

@@ -99,19 +99,22 @@ async def refresh_live_cards(work: Work, job: RefreshLiveCards, delivery: Delive
 
 async def _snapshot_for(work: Work, live: LiveCards, job: RefreshLiveCards) -> IncidentSnapshot:
     """The incident to draw. A job without a change (cards that Slack's pace deferred, or a card's
-    last redraw) draws the version the cards were last brought to, from the cache however old:
-    reading Defender again at every poll of a 5-minute paced redraw cost a GET a minute per
-    incident, and any newer change is listed by the watcher, which queues it with its version."""
-    if job.version is None:
-        known = (await live.store.versions([job.incident_id])).get(job.incident_id)
-        kept = await work.incidents.kept(job.incident_id, at_least=known) if known else None
-        if kept is not None:
-            return kept
-    return await current_snapshot(work, job.incident_id, job.version)
+    last redraw) draws the version the cards were last brought to."""
+    version = job.version
+    if version is None:
+        version = (await live.store.versions([job.incident_id])).get(job.incident_id)
+    return await current_snapshot(work, job.incident_id, version)
 
 
 async def current_snapshot(work: Work, incident_id: str, version: datetime | None) -> IncidentSnapshot:
-    """The incident at least as new as the change `version`: the cache when it already has it."""
+    """The incident at least as new as the change `version`: a copy kept in the cache that has it,
+    however old (a newer change is listed by the watcher and comes with its own version), else a
+    read. A paced bulk redraw, or a route job waiting for a busy channel, takes minutes, and the
+    jobs queued behind it would otherwise read Defender again once the cache's minute was over."""
+    if version is not None:
+        kept = await work.incidents.kept(incident_id, at_least=version)
+        if kept is not None:
+            return kept
     snapshot = await work.incidents.get(incident_id)
     seen = snapshot.incident.last_update_date_time
     if version is not None and not snapshot.merged_from and (seen is None or seen < version):
