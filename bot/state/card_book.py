@@ -114,9 +114,8 @@ class LiveCards:
 
     async def remember(self, cards: list[NewCard], version: datetime | None) -> None:
         """Write cards down now (a job, before it finishes)."""
-        await self.store.remember_many(cards)
-        if version is not None and cards:
-            await self.store.set_versions({cards[0].follows_id: version})
+        versions = {cards[0].follows_id: version} if version is not None and cards else None
+        await self.store.remember_many(cards, versions)
 
     async def start(self) -> None:
         self._stopping = False
@@ -141,9 +140,7 @@ class LiveCards:
         if not pending:
             return
         try:
-            await self.store.remember_many(pending)
-            if versions:
-                await self.store.set_versions(versions)
+            await self.store.remember_many(pending, versions)
         except Exception:  # the database is down: these cards stay snapshots, the bot goes on
             logger.exception(
                 "%d cards could not be written down; they will not be kept up to date", len(pending)

@@ -163,7 +163,8 @@ class Database:
         self.engine = engine
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
         # Sessions for transactions that only read, on the same pool: on SQLite they take no write
-        # lock (a write in one fails); on PostgreSQL they are the same as `sessions`.
+        # lock (so they must not write: a deferred read-then-write may fail with "database is
+        # locked"); on PostgreSQL they are the same as `sessions`.
         self.reads: async_sessionmaker[AsyncSession] = async_sessionmaker(
             engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
         )

@@ -131,8 +131,12 @@ class LiveCardStore:
         """Record a card just drawn at `place`; a card already recorded there is replaced."""
         await self.remember_many([NewCard(incident_id, follows_id, place, digest, now, expires_at, uses)])
 
-    async def remember_many(self, cards: Sequence[NewCard]) -> None:
-        """`remember` for a batch, in one transaction; of two cards at one place, the later wins."""
+    async def remember_many(
+        self, cards: Sequence[NewCard], versions: Mapping[str, datetime] | None = None
+    ) -> None:
+        """`remember` for a batch, and the versions they were drawn at, in one transaction: the
+        watcher never sees a card without its version (it would take it for a change). Of two cards
+        at one place, the later wins."""
         rows = {
             card.place.key: {
                 "incident_id": card.incident_id,
@@ -156,6 +160,12 @@ class LiveCardStore:
         }
         if not rows:
             return
+        async with self._sessions.begin() as session:
+            await session.execute(self._cards_statement(), list(rows.values()))
+            if versions:
+                await session.execute(*self._versions_statement(versions))
+
+    def _cards_statement(self) -> Any:
         statement: Any = self._insert(live_cards)
         kept = ("id", "place_key", "created_at")  # a place keeps its row and when it was first posted
         statement = statement.on_conflict_do_update(
@@ -168,8 +178,7 @@ class LiveCardStore:
             # a redraw after a click does not know who shared the message: the first one stays
             | {"shared_by": func.coalesce(statement.excluded.shared_by, live_cards.c.shared_by)},
         )
-        async with self._sessions.begin() as session:
-            await session.execute(statement, list(rows.values()))
+        return statement
 
     async def at(self, place: CardPlace) -> LiveCard | None:
         """The card recorded at `place`, expired or not."""
@@ -256,6 +265,10 @@ class LiveCardStore:
         """Record versions; a version older than the one recorded is ignored (replicas may race)."""
         if not versions:
             return
+        async with self._sessions.begin() as session:
+            await session.execute(*self._versions_statement(versions))
+
+    def _versions_statement(self, versions: Mapping[str, datetime]) -> tuple[Any, list[dict[str, Any]]]:
         statement: Any = self._insert(incident_versions)
         newer = statement.excluded.last_update > incident_versions.c.last_update
         statement = statement.on_conflict_do_update(
@@ -266,9 +279,7 @@ class LiveCardStore:
                 )
             },
         )
-        rows = [{"incident_id": key, "last_update": value} for key, value in versions.items()]
-        async with self._sessions.begin() as session:
-            await session.execute(statement, rows)
+        return statement, [{"incident_id": key, "last_update": value} for key, value in versions.items()]
 
     async def watermark(self, name: str = "incidents") -> datetime | None:
         """Up to when the watcher has seen changes; None before its first pass."""

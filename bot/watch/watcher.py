@@ -9,7 +9,7 @@ The watermark is Defender's own `lastUpdateDateTime`, moves only forwards and on
 the listing is queued on the durable intake; in a quiet spell it follows the watcher's clock less
 SKEW. A change Defender shows late (written before the watermark, listed after it moved on) is found
 by a sweep: at most once a minute the poll lists from LATE_WRITES before the previous sweep instead.
-So a bulk change is listed again by about six sweeps, not by every poll. A change is told from one
+So a bulk change is listed again by about five sweeps, not by every poll. A change is told from one
 already handled by the incident's stored version (id + lastUpdateDateTime): re-listing costs no
 detail call and no Slack call. A watcher that dies mid-poll leaves both marks where they were.
 """

@@ -78,6 +78,17 @@ async def test_remember_many_writes_a_batch_and_the_later_card_at_a_place_wins(s
     assert (card.incident_id, card.digest, card.uses) == ("1", "d3", 1)
 
 
+async def test_cards_and_their_versions_are_written_together(store: LiveCardStore) -> None:
+    # One transaction: a watcher reading between two would see a card without its version and take
+    # it for a change.
+    await store.set_versions({"2": NOW + timedelta(minutes=1)})
+    await store.remember_many(
+        [NewCard("1", "1", MESSAGE, "d1", NOW, NOW + WEEK), NewCard("2", "2", UNFURL, "d2", NOW, NOW + WEEK)],
+        {"1": NOW, "2": NOW},
+    )
+    assert await store.versions(["1", "2"]) == {"1": NOW, "2": NOW + timedelta(minutes=1)}  # never back
+
+
 async def test_expired_cards_are_not_followed_nor_counted(store: LiveCardStore) -> None:
     await store.remember("1", "1", MESSAGE, "d", now=NOW, expires_at=NOW + timedelta(hours=1))
     await store.remember("2", "2", UNFURL, "d", now=NOW, expires_at=NOW + WEEK)
