@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import os
 import random
-import re
 import shutil
 import socket
 import sys
@@ -285,17 +284,6 @@ async def pending(client: aioredis.Redis) -> list[Pending]:
         )
         for r in rows
     ]
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """One sample of the Prometheus text, 0 when absent."""
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0])) if "{" in line else {}
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 async def wait_until(check: Callable[[], bool | Awaitable[bool]], within: float = 20.0) -> None:

@@ -15,11 +15,11 @@ from tests.durability.conftest import (
     GROUP,
     STREAM,
     StartReplicas,
-    metric,
     pending,
     sender,
     wait_until,
 )
+from tests.world import metric
 
 INCIDENT = "2972395"
 

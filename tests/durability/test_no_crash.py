@@ -17,7 +17,6 @@ from tests.durability.conftest import (
     DEAD_STREAM,
     StartReplicas,
     incident_gets,
-    metric,
     pending,
     portal_link,
     sender,
@@ -25,7 +24,7 @@ from tests.durability.conftest import (
     unfurl_counts,
     wait_until,
 )
-from tests.world import link_shared
+from tests.world import link_shared, metric
 
 EVENTS = 50
 

@@ -14,7 +14,7 @@ from bot.state.live_cards import CardPlace
 from tests.fakes.slack_api import SlackCall
 from tests.listeners.conftest import SlackWorld, WorldFactory, portal_link
 from tests.listeners.test_actions import action_ids, card_element, card_field, click
-from tests.world import CHANNEL, link_shared
+from tests.world import CHANNEL, link_shared, metric
 
 INCIDENT = "2972395"
 UNCHANGED = "7001"
@@ -111,12 +111,11 @@ async def test_every_card_of_a_changed_incident_is_redrawn_once_where_it_is(
     again = redraws_of(world, after=after)
     async with world.http.get(f"http://127.0.0.1:{world.bot.port}/metrics") as response:
         metrics = await response.text()
-    live = dict(line.split()[:2] for line in metrics.splitlines() if line.startswith("incident_bot_live"))
-    assert live["incident_bot_live_leader"] == "1.0"
+    assert metric(metrics, "incident_bot_live_leader") == 1.0
     # Four: the three above, and the /incident answer that was shared (Slack deleted it at the bot's
     # word; its record stays until its response_url runs out, and the replace is a no-op there).
-    redrawn, changes = live["incident_bot_live_cards_redrawn_total"], live["incident_bot_live_changes_total"]
-    assert (redrawn, changes) == ("4.0", "1.0")
+    redrawn = metric(metrics, "incident_bot_live_cards_redrawn_total")
+    assert (redrawn, metric(metrics, "incident_bot_live_changes_total")) == (4.0, 1.0)
     assert "incident_bot_live_lag_seconds" in metrics and "incident_bot_live_polls_total" in metrics
     assert {surface: len(calls) for surface, calls in again.items()} == {
         "message": 1, "unfurl": 1, "ephemeral": 1, "other": 0,
