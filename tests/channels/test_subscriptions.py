@@ -108,8 +108,11 @@ async def test_many_posts_into_one_channel_keep_slacks_pace_and_hold_up_no_other
     busy, other = posts(world, "C0HIGH"), posts(world, "C0VIP")
     assert sorted(incident_of(c) for c in busy) == high and [incident_of(c) for c in other] == [high[-1]]
     times = sorted(c.time for c in busy)
-    # the bucket refills from the first post: the k-th after the burst comes k seconds after it
-    assert all(when - times[0] >= k - 3 - 0.1 for k, when in enumerate(times) if k >= 4)
+    # The bucket refills from the first post's token: the k-th post after the burst takes its token
+    # k seconds after it. Seen at the fake Slack, each post also carries its claim and its call, and
+    # the first one's (the first claim, the first card drawn) may take longer: 0.5 s allowed for it.
+    late = [round(when - times[0], 2) for when in times]
+    assert all(late[k] >= k - 3 - 0.5 for k in range(4, len(times))), late
     assert other[0].time < times[-1] - 2  # not queued behind the busy channel
 
 
