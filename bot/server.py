@@ -34,7 +34,7 @@ from bot.state.intake_redis import RedisStreamIntake, StreamSettings
 from bot.state.lease import Lease, OnlyProcess, RedisLease
 from bot.state.live_cards import LiveCardStore
 from bot.state.once import Once
-from bot.state.pace import KeyedPaces, MethodPaces
+from bot.state.pace_redis import slack_paces
 from bot.state.subscriptions import SubscriptionStore
 from bot.watch import Watcher, watch_metrics
 from bot.work import Work, handle, on_dead
@@ -127,8 +127,10 @@ class Bot:
             services.seal,
             demo=services.demo,
             live=self.live,
-            slack_pace=MethodPaces(settings.live_slack_calls_per_minute),
-            post_pace=KeyedPaces(settings.channel_posts_per_minute, burst=POST_BURST),
+            slack_pace=slack_paces(services.redis, "method", settings.live_slack_calls_per_minute),
+            post_pace=slack_paces(
+                services.redis, "channel", settings.channel_posts_per_minute, burst=POST_BURST
+            ),
             rooms=self.rooms,
             whoami=self.authorization.result,
             alerts=services.alerts,
@@ -178,7 +180,12 @@ class Bot:
             claim_stale_after=claim_stale_after(settings.intake_claim_idle_seconds),
             quiet=lambda now: settings.quiet_hours is not None and settings.quiet_hours.contains(now),
         )
-        watch_metrics(services.metrics, self.watcher, lambda: self.work.redrawn)
+        watch_metrics(
+            services.metrics,
+            self.watcher,
+            lambda: self.work.redrawn,
+            paces={"method": self.work.slack_pace, "channel": self.work.post_pace},
+        )
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
         self._socket: AsyncSocketModeHandler | None = None

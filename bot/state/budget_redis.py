@@ -26,7 +26,7 @@ KEY_PREFIX = "incident-bot:budget"
 # Both scripts read the clock from ARGV[1]: a number in tests (an injected clock), else '' for the
 # server's own TIME, so replicas with skewed clocks agree. Floats cross as %.17g text, which
 # round-trips a double exactly (a Lua number returned as such would be truncated to an integer).
-_LUA_PRELUDE = """
+LUA_PRELUDE = """
 local function clock(given)
   local now = tonumber(given)
   if now then return now end
@@ -39,7 +39,7 @@ local function fmt(x) return string.format('%.17g', x) end
 # KEYS: the kind's bucket keys (minute, hour), then the pause key.
 # ARGV: now, epsilon, then seconds per token and window seconds of each bucket. Mirrors plan_take.
 _TAKE_LUA = (
-    _LUA_PRELUDE
+    LUA_PRELUDE
     + """
 local now, epsilon = clock(ARGV[1]), tonumber(ARGV[2])
 local n = #KEYS - 1
@@ -65,7 +65,7 @@ return '0'
 
 # KEYS: the pause key. ARGV: now, seconds. Keeps the later of the current end and now + seconds.
 _PAUSE_LUA = (
-    _LUA_PRELUDE
+    LUA_PRELUDE
     + """
 local now, seconds = clock(ARGV[1]), tonumber(ARGV[2])
 local till = now + seconds

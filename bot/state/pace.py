@@ -5,6 +5,9 @@ second, and Slack's per-method limits (chat.update and chat.unfurl are Tier 3: "
 bursts allowed) answer 429. Waiting for a token spreads them: `burst` calls at once, then
 `per_minute` a minute, for each method on its own. Messages are paced per channel the same way
 (chat.postMessage "generally allows posting one message per second per channel").
+
+Slack counts per app and workspace, not per process: with several replicas the paces are shared
+through Redis (bot.state.pace_redis, the same buckets as one value per key); these serve one process.
 """
 
 from __future__ import annotations
@@ -12,6 +15,26 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+
+class Pacer(Protocol):
+    """One bucket: what the callers of a pace use."""
+
+    async def wait(self) -> None: ...
+
+    async def take(self, *, within: float) -> bool: ...
+
+
+class Paces(Protocol):
+    """A bucket per key (a Slack method, a channel), all at one rate."""
+
+    per_minute: float
+
+    def __call__(self, key: str) -> Pacer: ...
+
+    @property
+    def waited(self) -> float: ...
 
 
 class Pace:
@@ -93,7 +116,3 @@ class KeyedPaces:
     @property
     def waited(self) -> float:
         return self._waited_before + sum(pace.waited for pace in self._paces.values())
-
-
-class MethodPaces(KeyedPaces):
-    """One `Pace` per Slack method: live redraws in bulk."""

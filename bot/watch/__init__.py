@@ -6,13 +6,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.metrics import Metrics
+from bot.state.pace import Paces
 from bot.watch.watcher import Watcher
 
 __all__ = ["Watcher", "watch_metrics"]
 
 
-def watch_metrics(metrics: Metrics, watcher: Watcher, redrawn: Callable[[], int]) -> None:
-    """The watcher in /metrics: polls, changes seen, cards redrawn, lag, whether this replica leads."""
+def watch_metrics(
+    metrics: Metrics, watcher: Watcher, redrawn: Callable[[], int], *, paces: dict[str, Paces]
+) -> None:
+    """The watcher in /metrics: polls, changes seen, cards redrawn, lag, whether this replica leads,
+    and how long redraws and channel posts waited for Slack's pace."""
     stats = watcher.stats
     metrics.watch(
         "incident_bot_live_polls",
@@ -41,4 +45,12 @@ def watch_metrics(metrics: Metrics, watcher: Watcher, redrawn: Callable[[], int]
         "incident_bot_live_leader",
         "1 on the replica that watches",
         lambda: {"": 1.0 if stats.leader else 0.0},
+    )
+    metrics.watch(
+        "incident_bot_slack_pace_wait_seconds",
+        "Seconds this replica's Slack calls waited for their pace: per method (live redraws), per "
+        "channel (subscription posts and replies)",
+        lambda: {name: pace.waited for name, pace in paces.items()},
+        kind="counter",
+        label="pace",
     )

@@ -24,7 +24,7 @@ from bot.people import People
 from bot.slackweb import post_to_response_url
 from bot.state.card_book import LiveCards
 from bot.state.once import Once
-from bot.state.pace import KeyedPaces, MethodPaces
+from bot.state.pace import KeyedPaces, Paces
 from bot.state.subscriptions import SubscriptionStore
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,8 @@ class Work:
         *,
         demo: bool,
         live: LiveCards | None = None,
-        slack_pace: MethodPaces | None = None,
-        post_pace: KeyedPaces | None = None,
+        slack_pace: Paces | None = None,
+        post_pace: Paces | None = None,
         rooms: Rooms | None = None,
         whoami: Callable[[], Awaitable[object]] | None = None,
         alerts: AlertService,
@@ -64,8 +64,8 @@ class Work:
         self.demo = demo
         self.live = live  # None: cards are snapshots (no database)
         # live redraws in bulk, paced per Slack method; subscription posts and replies, per channel
-        self.slack_pace = MethodPaces(0) if slack_pace is None else slack_pace
-        self.post_pace = KeyedPaces(0) if post_pace is None else post_pace
+        self.slack_pace: Paces = KeyedPaces(0) if slack_pace is None else slack_pace
+        self.post_pace: Paces = KeyedPaces(0) if post_pace is None else post_pace
         self.cards = RenderedCards()  # shared with the listeners: a card drawn once per snapshot
         self.redrawn = 0  # live cards redrawn, for /metrics
         self.rooms = rooms

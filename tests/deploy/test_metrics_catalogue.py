@@ -25,6 +25,7 @@ from bot.services import _watch
 from bot.state.budget import MemoryBudget
 from bot.state.cache import build_cache
 from bot.state.intake import MemoryIntake
+from bot.state.pace import KeyedPaces, Paces
 from bot.watch import watch_metrics
 from bot.watch.watcher import WatchStats
 
@@ -51,6 +52,7 @@ EXPECTED_LABELS = {
     "incident_bot_live_leader": set(),
     "incident_bot_slack_request_seconds": {"surface"},
     "incident_bot_slack_ratelimited": set(),
+    "incident_bot_slack_pace_wait_seconds": {"pace"},
     "incident_bot_jobs_backlog": {"state"},
 }
 # Labels whose values grow without bound: one series per incident, person, conversation, message.
@@ -90,7 +92,8 @@ async def build() -> Catalogue:
     cache = build_cache("redis://127.0.0.1:1/0")  # a FallbackCache; never connected here
     try:
         _watch(metrics, SimpleNamespace(token_requests=0), MemoryBudget(), cache)  # type: ignore[arg-type]
-        watch_metrics(metrics, SimpleNamespace(stats=WatchStats()), lambda: 0)  # type: ignore[arg-type]
+        paces: dict[str, Paces] = {"method": KeyedPaces(0), "channel": KeyedPaces(0)}
+        watch_metrics(metrics, SimpleNamespace(stats=WatchStats()), lambda: 0, paces=paces)  # type: ignore[arg-type]
         metrics.watch_backlog(MemoryIntake(_nothing, on_dead=_nothing).backlog)
         text = (await metrics.render()).decode()
     finally:
