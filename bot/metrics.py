@@ -40,59 +40,63 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.slack_requests = Counter(
+        # label names by family, for the catalogue test (prometheus_client keeps them private)
+        self.label_names: dict[str, tuple[str, ...]] = {}
+        self.slack_requests = self._counter(
             "incident_bot_slack_requests",
             "Slack requests handled, by surface and outcome",
             ["surface", "outcome"],
-            registry=self.registry,
         )
-        self.rejected_requests = Counter(
+        self.rejected_requests = self._counter(
             "incident_bot_rejected_requests",
             "Requests turned away before Bolt: signature, unreadable, too_large, slow_body (to "
             "/slack/events); slow_header (a connection closed for a late request head)",
             ["reason"],
-            registry=self.registry,
         )
-        self.api_requests = Counter(
+        self.api_requests = self._counter(
             "incident_bot_api_requests",
             "Incident API requests, by endpoint and HTTP status",
             ["endpoint", "status"],
-            registry=self.registry,
         )
-        self.api_seconds = Histogram(
+        self.api_seconds = self._histogram(
             "incident_bot_api_request_seconds",
             "Incident API request latency, by endpoint",
             ["endpoint"],
-            registry=self.registry,
             buckets=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8),
         )
-        self.cache = Counter(
+        self.cache = self._counter(
             "incident_bot_cache",
             "Incident reads by cache result (hit, miss, stale)",
             ["result"],
-            registry=self.registry,
         )
-        self.jobs = Counter(
+        self.jobs = self._counter(
             "incident_bot_jobs",
             "Queued jobs by kind and outcome (done, retried, dead)",
             ["kind", "outcome"],
-            registry=self.registry,
         )
-        self.slack_request_seconds = Histogram(
+        self.slack_request_seconds = self._histogram(
             "incident_bot_slack_request_seconds",
             "Time from a Slack request reaching Bolt to its answer (the ack), by surface",
             ["surface"],
-            registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0),
         )
-        self.slack_ratelimited = Counter(
+        self.slack_ratelimited = self._counter(
             "incident_bot_slack_ratelimited",
             "Slack Web API calls answered 429 (each waited out for its Retry-After)",
-            registry=self.registry,
         )
         self._scrape = _ScrapeTime()
         self.registry.register(self._scrape)
         self._async_sources: list[tuple[AsyncReading, dict[str, float]]] = []
+
+    def _counter(self, name: str, documentation: str, labels: list[str] | None = None) -> Counter:
+        self.label_names[name] = tuple(labels or ())
+        return Counter(name, documentation, labels or (), registry=self.registry)
+
+    def _histogram(
+        self, name: str, documentation: str, labels: list[str], *, buckets: tuple[float, ...]
+    ) -> Histogram:
+        self.label_names[name] = tuple(labels)
+        return Histogram(name, documentation, labels, registry=self.registry, buckets=buckets)
 
     def watch(
         self, name: str, documentation: str, read: Reading, *, kind: str = "gauge", label: str = ""

@@ -90,6 +90,7 @@ def build_redis(url: str) -> AutoPipelineRedis | None:
         socket_timeout=5,
         socket_connect_timeout=2,
         health_check_interval=15,
+        client_name="incident-bot",  # CLIENT LIST tells the bot's connections apart (a URL's wins)
     )
     # from_pool: closing the client closes the pool
     client = AutoPipelineRedis.from_pool(pool)

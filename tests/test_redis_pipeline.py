@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,31 +20,54 @@ from tests.redis_server import RedisServer
 
 
 @pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[AutoPipelineRedis]:
-    redis = build_redis(redis_url)
+def named_url(redis_url: str) -> str:
+    """The URL with a client name of this test's own, to count its connections on the server."""
+    return f"{redis_url}?client_name=pipeline-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def client(named_url: str) -> AsyncIterator[AutoPipelineRedis]:
+    redis = build_redis(named_url)
     assert isinstance(redis, AutoPipelineRedis)
     yield redis
     await redis.aclose()
 
 
-def connections_made(redis: aioredis.Redis) -> int:
-    pool = redis.connection_pool
-    return len([*pool._get_free_connections(), *pool._get_in_use_connections()])
+async def connections_made(url: str) -> int:
+    """Connections the server holds under the URL's client name (CLIENT LIST, from another client)."""
+    name = url.rsplit("client_name=", 1)[1]
+    observer = aioredis.Redis.from_url(url.split("?")[0])
+    try:
+        return sum(1 for entry in await observer.client_list() if entry.get("name") == name)
+    finally:
+        await observer.aclose()
 
 
-async def test_commands_of_one_turn_share_one_connection(client: AutoPipelineRedis) -> None:
+async def test_commands_of_one_turn_share_one_connection(client: AutoPipelineRedis, named_url: str) -> None:
     await asyncio.gather(*(client.set(f"k{n}", str(n)) for n in range(50)))
     values = await asyncio.gather(*(client.get(f"k{n}") for n in range(50)))
     assert values == [str(n).encode() for n in range(50)]
-    assert connections_made(client) == 1  # a plain client opens one connection per concurrent command
+    assert (
+        await connections_made(named_url) == 1
+    )  # a plain client opens one connection per concurrent command
 
 
-async def test_plain_client_needs_a_connection_per_concurrent_command(redis_url: str) -> None:
+async def test_the_bots_connections_are_named_on_the_server(redis_url: str) -> None:
+    redis = build_redis(redis_url)
+    assert redis is not None
+    try:
+        await redis.ping()
+        assert await connections_made(f"{redis_url}?client_name=incident-bot") >= 1
+    finally:
+        await redis.aclose()
+
+
+async def test_plain_client_needs_a_connection_per_concurrent_command(named_url: str) -> None:
     """The baseline the test above is measured against."""
-    plain = aioredis.Redis.from_url(redis_url)
+    plain = aioredis.Redis.from_url(named_url)
     try:
         await asyncio.gather(*(plain.set(f"k{n}", str(n)) for n in range(50)))
-        assert connections_made(plain) > 1
+        assert await connections_made(named_url) > 1
     finally:
         await plain.aclose()
 

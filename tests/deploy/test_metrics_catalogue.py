@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.metrics import Metrics
@@ -98,11 +97,7 @@ async def build() -> Catalogue:
         text = (await metrics.render()).decode()
     finally:
         await cache.close()
-    labels = {
-        wrapper._name: set(wrapper._labelnames)
-        for wrapper in vars(metrics).values()
-        if isinstance(wrapper, MetricWrapperBase)
-    }
+    labels = {name: set(names) for name, names in metrics.label_names.items()}
     return Catalogue(text, labels)
 
 

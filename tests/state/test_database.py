@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -22,6 +23,7 @@ from bot.errors import ConfigError
 from bot.state.database import Database, alembic_config, async_url, check_database, shown_url
 from bot.state.live_cards import CardPlace, LiveCardStore
 from bot.state.tables import METADATA, live_cards
+from tests.world import wait_until
 
 ROOT = Path(__file__).parent.parent.parent
 ALEMBIC = Path(sys.executable).parent / "alembic"
@@ -191,11 +193,23 @@ async def test_sqlite_reads_go_on_while_a_writer_holds_the_lock(tmp_path: Path) 
 
 
 async def test_postgresql_gets_a_pool_of_five_that_pings(postgres_shared_url: str) -> None:
+    """A pooled connection the server dropped (a restart, a failover, an idle timeout) is replaced
+    before use: the next transaction goes through instead of failing on a dead socket."""
     database = Database.open(postgres_shared_url)
     try:
         assert database.kind == "postgresql"
         assert database.engine.pool.size() == 5  # type: ignore[attr-defined]
-        assert database.engine.pool._pre_ping
+        async with database.engine.connect() as connection:
+            pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        admin = await asyncpg.connect(postgres_shared_url, timeout=10)
+        try:  # the pooled connection, idle in the pool, is ended by the server
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+            gone = "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)"
+            await wait_until(lambda: admin.fetchval(gone, pid), within=10)
+        finally:
+            await admin.close()
+        async with database.engine.connect() as connection:
+            assert (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one() != pid
     finally:
         await database.close()
 
