@@ -108,19 +108,21 @@ async def test_cached_answers_only_a_fresh_copy_and_never_asks_the_api(world: Wo
     assert world.gets() == 1
 
 
-async def test_kept_answers_a_copy_at_least_as_new_as_asked_however_old_and_never_asks_the_api(
-    world: World,
-) -> None:
+async def test_a_read_at_least_as_new_as_a_change_takes_a_kept_copy_however_old(world: World) -> None:
     first = await world.service.get("4242")  # redirected to 2972395: both read, both kept
     version = first.incident.last_update_date_time
     assert version is not None and first.incident.id == ID
-    world.clock.advance(10 * TTL)  # long expired, still kept
-    assert (await world.service.kept(ID, at_least=version)) == first.model_copy(update={"merged_from": ()})
-    assert await world.service.kept(ID, at_least=version + timedelta(microseconds=1)) is None
-    assert await world.service.kept("7001", at_least=version) is None  # never read
-    # `get` follows merges, `kept` does not
-    assert await world.service.kept("4242", at_least=version - timedelta(days=9999)) is None
+    world.clock.advance(10 * TTL)  # long expired, still kept: no read
+    assert await world.service.get(ID, at_least=version) == first.model_copy(update={"merged_from": ()})
     assert world.gets() == 1
+    # a kept copy that predates the change is read again, whatever its age
+    world.clock.advance(-10 * TTL)
+    later = await world.service.get(ID, at_least=version + timedelta(microseconds=1))
+    assert world.gets() == 2 and later.fetched_at == world.clock()
+    # the change's version is the asked incident's: a merged one is followed as `get` does
+    merged = await world.service.get("4242", at_least=version - timedelta(days=9999))
+    assert merged.merged_from == ("4242",) and merged.incident.id == ID
+    assert world.gets() == 2
 
 
 async def test_cached_near_expiry_answers_and_refreshes_in_the_background(world: World) -> None:

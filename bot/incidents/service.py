@@ -82,17 +82,25 @@ class IncidentService:
             self._on_cache(result)
 
     async def get(
-        self, incident_id: str, *, fresh: bool = False, on_wait: OnWait | None = None
+        self,
+        incident_id: str,
+        *,
+        fresh: bool = False,
+        on_wait: OnWait | None = None,
+        at_least: datetime | None = None,
     ) -> IncidentSnapshot:
         """The incident, following merges (up to 3 hops, loop-safe); `fresh` skips the cache.
 
         With nothing cached to answer, a read may have to wait for the API: `on_wait(seconds)` is
-        awaited first, with the seconds still to wait.
+        awaited first, with the seconds still to wait. `at_least` (a change's lastUpdateDateTime):
+        a kept copy that has the change answers however old, and one that predates it is read
+        again; for drawing what a listed change brought, where a newer change comes with its own.
         """
         current = validate_incident_id(incident_id)
         followed: list[str] = []
         while True:
-            snapshot = await self._get_one(current, fresh=fresh, on_wait=on_wait)
+            first_hop_at_least = None if followed else at_least
+            snapshot = await self._get_one(current, fresh=fresh, on_wait=on_wait, at_least=first_hop_at_least)
             target = snapshot.incident.redirect_incident_id if snapshot.incident.is_redirected else None
             if target is None:
                 break
@@ -129,25 +137,23 @@ class IncidentService:
             self._start_flight(incident_id, cached, background=True)
         return cached
 
-    async def kept(self, incident_id: str, *, at_least: datetime) -> IncidentSnapshot | None:
-        """A copy still kept in the cache, however old, last updated at `at_least` or later; None
-        otherwise, or when it was merged (`get` follows merges). Never asks the API: for drawing
-        again what is already known, where whoever learns of a newer change asks for it."""
-        incident_id = validate_incident_id(incident_id)
-        cached = await self._store.get(incident_id)
-        if cached is None or cached.incident.is_redirected:
-            return None
-        seen = cached.incident.last_update_date_time
-        return cached if seen is not None and seen >= at_least else None
-
-    async def _get_one(self, incident_id: str, *, fresh: bool, on_wait: OnWait | None) -> IncidentSnapshot:
+    async def _get_one(
+        self, incident_id: str, *, fresh: bool, on_wait: OnWait | None, at_least: datetime | None
+    ) -> IncidentSnapshot:
         flight = self._flights.get(incident_id)
         if flight is not None and not flight.background:
             # Already being fetched in this process: join it without a cache read.
             self._count("miss")
             return await join_flight(flight, on_wait)
         cached = None if fresh else await self._store.get(incident_id, near=True)
-        if cached is not None:
+        if at_least is not None and cached is not None and not _has(cached, at_least):
+            cached = await self._store.get(incident_id)  # another replica may have kept the change
+        if at_least is not None and cached is not None and not cached.incident.is_redirected:
+            if _has(cached, at_least):
+                self._count("hit")
+                return cached
+            cached, fresh = None, True  # the kept copy predates the change: as `get(fresh=True)`
+        if cached is not None and not fresh:
             age = cached.age_seconds(self._now())
             if age < self._ttl:
                 self._count("hit")
@@ -322,3 +328,8 @@ class IncidentService:
         snapshot = IncidentSnapshot(incident=updated, fetched_at=self._now())
         await self._store.put(snapshot)
         return snapshot
+
+
+def _has(snapshot: IncidentSnapshot, change: datetime) -> bool:
+    seen = snapshot.incident.last_update_date_time
+    return seen is not None and seen >= change

@@ -111,13 +111,10 @@ async def current_snapshot(work: Work, incident_id: str, version: datetime | Non
     however old (a newer change is listed by the watcher and comes with its own version), else a
     read. A paced bulk redraw, or a route job waiting for a busy channel, takes minutes, and the
     jobs queued behind it would otherwise read Defender again once the cache's minute was over."""
-    if version is not None:
-        kept = await work.incidents.kept(incident_id, at_least=version)
-        if kept is not None:
-            return kept
-    snapshot = await work.incidents.get(incident_id)
+    snapshot = await work.incidents.get(incident_id, at_least=version)
     seen = snapshot.incident.last_update_date_time
     if version is not None and not snapshot.merged_from and (seen is None or seen < version):
+        # a read joined in flight began before the change, or Defender's detail lags its list
         snapshot = await work.incidents.get(incident_id, fresh=True)
     return snapshot
 
