@@ -39,6 +39,8 @@ from bot.state.intake import (
 from bot.state.shared_cache import REDIS_DOWN
 
 logger = logging.getLogger(__name__)
+# Cancelled read, janitor and heartbeat loops end at once; this bounds the wait for one stuck in Redis.
+LOOPS_STOP_SECONDS = 5.0
 
 
 # KEYS: the stream, the once key. ARGV: seconds the key lives, MAXLEN, kind, payload.
@@ -382,13 +384,14 @@ class RedisStreamIntake:
 
 
 async def _cancelled(loops: list[asyncio.Task[None]], deadline: float) -> None:
-    """Cancel and wait for them, but no longer than `deadline`: a loop stuck in a Redis call that
-    does not give way to cancellation (a test run hung here for minutes) must not hold the stop."""
+    """Cancel and wait for them, no longer than `deadline` (1 to LOOPS_STOP_SECONDS): a loop stuck in
+    a Redis call that does not give way to cancellation (a test run hung here for minutes) must not
+    hold the stop."""
     for loop in loops:
         loop.cancel()
     if not loops:
         return
-    _done, stuck = await asyncio.wait(loops, timeout=max(deadline, 1.0))
+    _done, stuck = await asyncio.wait(loops, timeout=min(max(deadline, 1.0), LOOPS_STOP_SECONDS))
     if stuck:
         logger.warning("stopping with %d intake loops still in a Redis call: left to end", len(stuck))
 

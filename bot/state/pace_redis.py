@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -98,7 +99,7 @@ class RedisPaces:
         it is further off than `within` seconds (None: however far). Only Redis is asked."""
         now = "" if self._clock is None else repr(float(self._clock()))
         args = [now, repr(60.0 / self.per_minute), str(self.burst)]
-        args.append(NO_LIMIT if within is None else repr(max(0.0, within)))
+        args.append(NO_LIMIT if within is None or math.isinf(within) else repr(max(0.0, within)))
         answer = await self._script(keys=[self.key(key)], args=args)
         text = answer.decode() if isinstance(answer, bytes) else str(answer)
         return None if text == REFUSED else float(text)
