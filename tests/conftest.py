@@ -159,6 +159,24 @@ async def redis_url(redis_server_url: str) -> AsyncIterator[str]:
         await client.aclose()
 
 
+@pytest_asyncio.fixture
+async def new_client(redis_url: str) -> AsyncIterator[Callable[..., Any]]:
+    """`new_client()` → another Redis client with a pool of its own on the scratch Redis, as each
+    replica has (closed after the test)."""
+    import redis.asyncio as aioredis
+
+    clients: list[aioredis.Redis] = []
+
+    def make(**options: Any) -> aioredis.Redis:
+        client = aioredis.Redis.from_url(redis_url, **options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
 @pytest.fixture
 def load_fixture() -> Callable[[str], dict[str, Any]]:
     """`load_fixture("2972395.v1")` → the parsed tests/data/graph/incident_2972395.v1.json (a fresh copy)."""

@@ -9,11 +9,10 @@ import asyncio
 import logging
 import random
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -26,21 +25,6 @@ from tests.test_budget import ABS, FakeClock, take_many, take_until_refused
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
 NewClient = Callable[..., Redis]
-
-
-@pytest_asyncio.fixture
-async def new_client(redis_url: str) -> AsyncIterator[NewClient]:
-    """`new_client()` → another Redis client of its own on the scratch database (closed after)."""
-    clients: list[Redis] = []
-
-    def make(**options: Any) -> Redis:
-        client = Redis.from_url(redis_url, **options)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
 
 
 @pytest.fixture
@@ -271,7 +255,7 @@ async def test_redis_is_tried_again_and_shared_once_it_is_back(
         assert await budget.take("get") == 0.0  # counted locally
         assert await budget.take("get") == 0.0  # Redis is not tried while resting
         assert calls == 1
-        budget._local_until = 0.0  # the rest is over (RETRY_REDIS_AFTER is 5 s)
+        budget.rest.until = 0.0  # the rest is over (RETRY_REDIS_AFTER is 5 s)
         await take_many(budget, "get", 30)  # Redis again: shared
     assert calls == 31
     assert (await other.remaining())["get/minute"] == pytest.approx(70.0)

@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.state.budget import DEFAULT_LIMITS, EPSILON, BudgetLimits, MemoryBudget, OperationKind, check_pause
+from bot.state.redis_rest import RedisRest
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +83,8 @@ class RedisBudget:
 
     Keys expire a second after their bucket would be full again, so an idle tenant leaves nothing.
     If Redis cannot be reached, this replica counts a budget of its own (logged once) and tries Redis
-    again after RETRY_REDIS_AFTER seconds: an outage neither stops the bot nor unleashes it.
+    again a few seconds later (bot.state.redis_rest): an outage neither stops the bot nor unleashes it.
     """
-
-    RETRY_REDIS_AFTER = 5.0
 
     def __init__(
         self,
@@ -104,7 +103,12 @@ class RedisBudget:
         self._take_script = redis.register_script(_TAKE_LUA)
         self._pause_script = redis.register_script(_PAUSE_LUA)
         self._local = MemoryBudget(limits, clock=clock or time.monotonic)
-        self._local_until: float | None = None  # time.monotonic() until which Redis is not tried
+        self.rest = RedisRest(
+            logger,
+            fell_back="API budget: Redis unreachable (%s); this replica counts its own budget "
+            "until it is back",
+            back="API budget: Redis is back; the budget is shared again",
+        )
 
     def key(self, name: str) -> str:
         """`incident-bot:budget:{tenant}:get:minute` for bucket "get/minute", or `…:pause`."""
@@ -115,7 +119,7 @@ class RedisBudget:
 
     async def take(self, kind: OperationKind) -> float:
         buckets = self.limits.buckets(kind)
-        if self._redis_resting():
+        if self.rest.resting():
             return await self._local.take(kind)
         keys = [self.key(b.name) for b in buckets] + [self.key("pause")]
         args: list[str] = [self._now_arg(), repr(EPSILON)]
@@ -124,9 +128,9 @@ class RedisBudget:
         try:
             answer = await self._take_script(keys=keys, args=args)
         except (RedisConnectionError, RedisTimeoutError) as error:
-            self._fell_back(error)
+            self.rest.fell_back(error)
             return await self._local.take(kind)
-        self._recovered()
+        self.rest.recovered()
         return float(answer)
 
     async def pause(self, seconds: float) -> None:
@@ -137,13 +141,13 @@ class RedisBudget:
         try:
             await self._pause_script(keys=[self.key("pause")], args=[self._now_arg(), repr(seconds)])
         except (RedisConnectionError, RedisTimeoutError) as error:
-            self._fell_back(error)
+            self.rest.fell_back(error)
             return
-        self._recovered()
+        self.rest.recovered()
 
     async def remaining(self) -> dict[str, float]:
         buckets = self.limits.all_buckets()
-        if self._redis_resting():
+        if self.rest.resting():
             return await self._local.remaining()
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
@@ -151,27 +155,11 @@ class RedisBudget:
                 pipe.time()
                 values, (seconds, micros) = await pipe.execute()
         except (RedisConnectionError, RedisTimeoutError) as error:
-            self._fell_back(error)
+            self.rest.fell_back(error)
             return await self._local.remaining()
-        self._recovered()
+        self.rest.recovered()
         now = self._clock() if self._clock is not None else seconds + micros / 1000000
         return {
             b.name: b.tokens(None if value is None else float(value), now)
             for b, value in zip(buckets, values, strict=True)
         }
-
-    def _redis_resting(self) -> bool:
-        return self._local_until is not None and time.monotonic() < self._local_until
-
-    def _fell_back(self, error: Exception) -> None:
-        if self._local_until is None:
-            logger.warning(
-                "API budget: Redis unreachable (%s); this replica counts its own budget until it is back",
-                type(error).__name__,
-            )
-        self._local_until = time.monotonic() + self.RETRY_REDIS_AFTER
-
-    def _recovered(self) -> None:
-        if self._local_until is not None:
-            self._local_until = None
-            logger.info("API budget: Redis is back; the budget is shared again")

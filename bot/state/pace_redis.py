@@ -7,8 +7,8 @@ bot.state.budget: a take reserves the next slot, and is told how long to wait fo
 rather than polling keeps callers first come, first served across replicas, and costs one round
 trip per call. The buckets are those of bot.state.pace.Pace: `burst` at once, then `per_minute`.
 
-If Redis cannot be reached this replica paces on its own (logged once) and tries Redis again after
-RETRY_REDIS_AFTER seconds: an outage neither stops the posts nor lets them go unpaced.
+If Redis cannot be reached this replica paces on its own (logged once) and tries Redis again a few
+seconds later (bot.state.redis_rest): an outage neither stops the posts nor lets them go unpaced.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Callable
 
 from redis.asyncio import Redis
@@ -25,6 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.state.budget_redis import LUA_PRELUDE
 from bot.state.pace import KeyedPaces, Pacer, Paces
+from bot.state.redis_rest import RedisRest
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +61,6 @@ def slack_paces(redis: Redis | None, name: str, per_minute: float, *, burst: int
 class RedisPaces:
     """A pace per key, one for all replicas: `paces("chat.update")` is the same bucket on each."""
 
-    RETRY_REDIS_AFTER = 5.0
-
     def __init__(
         self,
         redis: Redis,
@@ -80,7 +78,11 @@ class RedisPaces:
         self._clock = clock
         self._script = redis.register_script(_RESERVE_LUA)
         self._local = KeyedPaces(per_minute, burst=self.burst)
-        self._local_until: float | None = None  # time.monotonic() until which Redis is not tried
+        self.rest = RedisRest(
+            logger,
+            fell_back="Slack pace: Redis unreachable (%s); this replica paces on its own until it is back",
+            back="Slack pace: Redis is back; the pace is shared again",
+        )
         self._waited = 0.0
 
     def __call__(self, key: str) -> Pacer:
@@ -107,14 +109,14 @@ class RedisPaces:
     async def take(self, key: str, *, within: float | None) -> bool:
         if self.per_minute <= 0:
             return True
-        if self._redis_resting():
+        if self.rest.resting():
             return await self._local_take(key, within)
         try:
             wait = await self.reserve(key, within=within)
         except (RedisConnectionError, RedisTimeoutError) as error:
-            self._fell_back(error)
+            self.rest.fell_back(error)
             return await self._local_take(key, within)
-        self._recovered()
+        self.rest.recovered()
         if wait is None:
             return False
         if wait > 0:
@@ -124,22 +126,6 @@ class RedisPaces:
 
     async def _local_take(self, key: str, within: float | None) -> bool:
         return await self._local(key).take(within=float("inf") if within is None else within)
-
-    def _redis_resting(self) -> bool:
-        return self._local_until is not None and time.monotonic() < self._local_until
-
-    def _fell_back(self, error: Exception) -> None:
-        if self._local_until is None:
-            logger.warning(
-                "Slack pace: Redis unreachable (%s); this replica paces on its own until it is back",
-                type(error).__name__,
-            )
-        self._local_until = time.monotonic() + self.RETRY_REDIS_AFTER
-
-    def _recovered(self) -> None:
-        if self._local_until is not None:
-            self._local_until = None
-            logger.info("Slack pace: Redis is back; the pace is shared again")
 
 
 class _SharedPace:

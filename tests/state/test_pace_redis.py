@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
 
 import pytest
-import pytest_asyncio
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -19,22 +16,9 @@ from redis.backoff import NoBackoff
 from bot.state.pace import KeyedPaces, Pace
 from bot.state.pace_redis import RedisPaces, slack_paces
 from tests.test_budget import FakeClock
+from tests.test_budget_redis import closed_port
 
 NewClient = Callable[..., Redis]
-
-
-@pytest_asyncio.fixture
-async def new_client(redis_url: str) -> AsyncIterator[NewClient]:
-    clients: list[Redis] = []
-
-    def make(**options: Any) -> Redis:
-        client = Redis.from_url(redis_url, **options)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
 
 
 async def test_two_replicas_take_from_one_bucket_per_key(new_client: NewClient) -> None:
@@ -94,7 +78,7 @@ async def test_callers_on_two_replicas_are_spread_at_the_shared_pace(new_client:
 
 
 async def test_no_rate_never_asks_redis() -> None:
-    client = Redis(host="127.0.0.1", port=_closed_port(), retry=Retry(NoBackoff(), 0))
+    client = Redis(host="127.0.0.1", port=closed_port(), retry=Retry(NoBackoff(), 0))
     try:
         paces = RedisPaces(client, "channel", 0)
         assert all([await paces("C1").take(within=0) for _ in range(50)])
@@ -103,7 +87,7 @@ async def test_no_rate_never_asks_redis() -> None:
 
 
 async def test_without_redis_a_replica_paces_on_its_own(caplog: pytest.LogCaptureFixture) -> None:
-    client = Redis(host="127.0.0.1", port=_closed_port(), retry=Retry(NoBackoff(), 0))
+    client = Redis(host="127.0.0.1", port=closed_port(), retry=Retry(NoBackoff(), 0))
     try:
         paces = RedisPaces(client, "channel", 60, burst=2)
         with caplog.at_level(logging.WARNING, logger="bot.state.pace_redis"):
@@ -137,10 +121,3 @@ async def wait_gone(client: Redis, key: str) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"{key} is still there")
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
