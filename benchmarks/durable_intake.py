@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -34,7 +33,17 @@ from pathlib import Path
 import aiohttp
 import redis.asyncio as aioredis
 
-from benchmarks.harness import CLIENT_ID, CLIENT_SECRET, World, as_ms, cpu_seconds, median, percentile, table
+from benchmarks.harness import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    World,
+    as_ms,
+    cpu_seconds,
+    machine_line,
+    median,
+    percentile,
+    table,
+)
 from tests.durability.conftest import RedisServer, Replica, SlowIncidentApi, pending
 from tests.fakes import TENANT_ID, FakeEntra, FakeSlackApi
 from tests.world import WRITER, SlackSender, free_port, link_shared, wait_until
@@ -446,8 +455,7 @@ async def main() -> None:
             )
         )
     print(
-        f"{platform.node()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
-        f"{time.strftime('%Y-%m-%d')}\n"
+        f"{machine_line()}\n"
         f"(a) {per_round * args.rounds} /incident per mode at concurrency {args.concurrency}, API 400 ms, "
         f"{args.rounds} alternating rounds; (b) 2 × {args.events} warm link_shared per mode at concurrency "
         f"{args.concurrency}; (c) {args.recovery_events} events in flight at the SIGKILL; durable intake: "

@@ -6,7 +6,9 @@ import contextlib
 import copy
 import json
 import os
+import platform
 import statistics
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +99,14 @@ def table(rows: list[tuple[str, str, str, bool | None]]) -> str:
         verdict = "" if ok is None else ("pass" if ok else "FAIL")
         lines.append(f"| {metric} | {target} | {measured} | {verdict} |")
     return "\n".join(lines)
+
+
+def machine_line() -> str:
+    """Where and when the figures were measured: host, CPUs, Python, date."""
+    return (
+        f"{platform.node()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
 
 
 def as_ms(seconds: float) -> str:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import shutil
 import tempfile
 import time
@@ -21,7 +19,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from benchmarks.harness import as_ms, median, percentile, table
+from benchmarks.harness import as_ms, machine_line, median, percentile, table
 from bot.state.pace import KeyedPaces, Paces
 from bot.state.pace_redis import RedisPaces
 from tests.redis_server import RedisServer
@@ -114,8 +112,7 @@ async def main() -> None:
         ),
     ]
     print(
-        f"{platform.node()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
-        f"{time.strftime('%Y-%m-%d')}\n"
+        f"{machine_line()}\n"
         f"{REPLICAS} replicas, {args.posts} posts into one channel at {args.per_minute:g} a minute after a "
         f"burst of {BURST}; {args.takes} takes timed\n"
     )

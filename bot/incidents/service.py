@@ -146,13 +146,14 @@ class IncidentService:
             self._count("miss")
             return await join_flight(flight, on_wait)
         cached = None if fresh else await self._store.get(incident_id, near=True)
-        if at_least is not None and cached is not None and not _has(cached, at_least):
-            cached = await self._store.get(incident_id)  # another replica may have kept the change
-        if at_least is not None and cached is not None and not cached.incident.is_redirected:
-            if _has(cached, at_least):
-                self._count("hit")
-                return cached
-            cached, fresh = None, True  # the kept copy predates the change: as `get(fresh=True)`
+        if at_least is not None and cached is not None:
+            if not cached.shows(at_least):
+                cached = await self._store.get(incident_id)  # another replica may have kept the change
+            if cached is not None and not cached.incident.is_redirected:
+                if cached.shows(at_least):
+                    self._count("hit")
+                    return cached
+                cached, fresh = None, True  # the kept copy predates the change: as `get(fresh=True)`
         if cached is not None and not fresh:
             age = cached.age_seconds(self._now())
             if age < self._ttl:
@@ -328,8 +329,3 @@ class IncidentService:
         snapshot = IncidentSnapshot(incident=updated, fetched_at=self._now())
         await self._store.put(snapshot)
         return snapshot
-
-
-def _has(snapshot: IncidentSnapshot, change: datetime) -> bool:
-    seen = snapshot.incident.last_update_date_time
-    return seen is not None and seen >= change

@@ -24,3 +24,8 @@ class IncidentSnapshot(BaseModel):
     def age_seconds(self, now: datetime | None = None) -> float:
         """Seconds since the API last answered for this incident."""
         return max(0.0, ((now or datetime.now(UTC)) - self.fetched_at).total_seconds())
+
+    def shows(self, change: datetime) -> bool:
+        """Whether this copy has the change stamped `change` (Defender's lastUpdateDateTime)."""
+        seen = self.incident.last_update_date_time
+        return seen is not None and seen >= change

@@ -112,8 +112,7 @@ async def current_snapshot(work: Work, incident_id: str, version: datetime | Non
     read. A paced bulk redraw, or a route job waiting for a busy channel, takes minutes, and the
     jobs queued behind it would otherwise read Defender again once the cache's minute was over."""
     snapshot = await work.incidents.get(incident_id, at_least=version)
-    seen = snapshot.incident.last_update_date_time
-    if version is not None and not snapshot.merged_from and (seen is None or seen < version):
+    if version is not None and not snapshot.merged_from and not snapshot.shows(version):
         # a read joined in flight began before the change, or Defender's detail lags its list
         snapshot = await work.incidents.get(incident_id, fresh=True)
     return snapshot
